@@ -1,0 +1,15 @@
+// POST /api/login — checks the password by binding as the user (so the directory's password policy
+// counts failures and locks), then returns the user with a fresh access and refresh token.
+import { z } from 'zod';
+import { config } from '../../lib/config.js';
+import { json, route } from '../../lib/handler.js';
+import { loginUser } from '../../lib/login.js';
+
+const LoginSchema = z.object({
+  username: z.string().min(1, 'is required').max(100, 'must be at most 100 characters'),
+  password: z.string().max(100, 'must be at most 100 characters'),
+});
+
+export const handler = route({ access: 'public', body: LoginSchema }, async ({ client, body }) =>
+  json(200, await loginUser(client, body.username, body.password, config())),
+);

@@ -1,0 +1,91 @@
+// Configuration from the environment, validated once per cold start (first use) and frozen.
+// A missing or malformed variable fails with a message that names it.
+import { z } from 'zod';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const EnvSchema = z.object({
+  STAGE: z.string().min(1).default('local'),
+  LDAP_URL: z.string().regex(/^ldaps?:\/\/[^\s/]+\/?$/, 'must look like ldap://host:port or ldaps://host:port'),
+  LDAP_BASE_DN: z.string().regex(/^[a-zA-Z]+=[^,]+(,[a-zA-Z]+=[^,]+)*$/, 'must be a DN such as dc=example,dc=org'),
+  LDAP_BIND_DN: z.string().min(3, 'must be the service account DN'),
+  LDAP_BIND_PASSWORD: z.string().min(1, 'must not be empty'),
+  LDAP_CONNECT_TIMEOUT_MS: positiveInt(3000),
+  LDAP_TIMEOUT_MS: positiveInt(5000),
+  JWT_SECRET: z.string().optional(),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt(15 * 60),
+  REFRESH_TOKEN_TTL_SECONDS: positiveInt(7 * 24 * 60 * 60),
+});
+
+export interface LdapConfig {
+  readonly url: string;
+  readonly baseDN: string;
+  readonly bindDN: string;
+  readonly bindPassword: string;
+  readonly connectTimeoutMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface TokenConfig {
+  readonly secret: Uint8Array;
+  readonly accessTtlSeconds: number;
+  readonly refreshTtlSeconds: number;
+}
+
+export interface Config {
+  readonly stage: string;
+  readonly ldap: LdapConfig;
+  readonly tokens: TokenConfig;
+}
+
+export class ConfigError extends Error {}
+
+/** The local stage may run without a JWT secret: it gets one per process (tokens die on restart). */
+const LOCAL_STAGES = new Set(['local', 'offline', 'test']);
+const MIN_SECRET_BYTES = 32;
+
+const tokenSecret = (stage: string, secret: string | undefined): Uint8Array => {
+  if (secret !== undefined && secret !== '') {
+    const bytes = new TextEncoder().encode(secret);
+    if (bytes.length < MIN_SECRET_BYTES) throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`);
+    return bytes;
+  }
+  if (!LOCAL_STAGES.has(stage)) throw new ConfigError(`JWT_SECRET: required outside the local stage (stage "${stage}")`);
+  return crypto.getRandomValues(new Uint8Array(MIN_SECRET_BYTES));
+};
+
+/** Parses an environment into a Config; pure apart from the random local secret. */
+export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    stage: e.STAGE,
+    ldap: Object.freeze({
+      url: e.LDAP_URL,
+      baseDN: e.LDAP_BASE_DN,
+      bindDN: e.LDAP_BIND_DN,
+      bindPassword: e.LDAP_BIND_PASSWORD,
+      connectTimeoutMs: e.LDAP_CONNECT_TIMEOUT_MS,
+      timeoutMs: e.LDAP_TIMEOUT_MS,
+    }),
+    tokens: Object.freeze({
+      secret: tokenSecret(e.STAGE, e.JWT_SECRET),
+      accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    }),
+  });
+};
+
+let cached: Config | undefined;
+
+/** The process's configuration, read on first use (the cold start) and then reused. */
+export const config = (): Config => (cached ??= parseConfig(process.env));
+
+/** Forgets the cached configuration so the next call reads the environment again (tests, scripts). */
+export const reloadConfig = (): void => {
+  cached = undefined;
+};

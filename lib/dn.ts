@@ -1,0 +1,54 @@
+// Names and DNs of Keyper's entities. DNs are built only from names that passed an allowlist, with
+// values escaped by ldapts' DN builder (RFC 4514); incoming DNs are parsed against the same
+// allowlists, never trusted as strings.
+import { DN } from 'ldapts';
+
+export type EntityKind = 'user' | 'group' | 'host';
+
+const CONTAINERS: Record<EntityKind, string> = { user: 'ou=people', group: 'ou=groups', host: 'ou=Hosts' };
+
+/** A Linux login name. */
+export const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
+/** A DNS host name: labels of letters, digits and hyphens, at most 253 characters in all. */
+export const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** Group names: Keyper's (KeyperAdmins, demo_servers) and every host name (host groups). */
+export const GROUP_NAME = /^(?=.{1,253}$)[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+export const NAME_PATTERNS: Record<EntityKind, RegExp> = { user: USER_NAME, group: GROUP_NAME, host: HOST_NAME };
+
+export const isValidName = (kind: EntityKind, name: string): boolean => NAME_PATTERNS[kind].test(name);
+
+/** The container DN of an entity kind, e.g. ou=people,<base>. */
+export const containerDN = (kind: EntityKind, baseDN: string): string => `${CONTAINERS[kind]},${baseDN}`;
+
+/** The DN of a named entity; the name is escaped even though it already passed the allowlist. */
+export const entityDN = (kind: EntityKind, name: string, baseDN: string): string =>
+  `${new DN().addPairRDN('cn', name).toString()},${containerDN(kind, baseDN)}`;
+
+/** DNs compare as LDAP compares them here: case-insensitively, ignoring spaces around separators. */
+export const normalizeDN = (dn: string): string =>
+  dn
+    .split(',')
+    .map((rdn) => rdn.split('=').map((part) => part.trim()).join('='))
+    .join(',')
+    .toLowerCase();
+
+export const sameDN = (a: string, b: string): boolean => normalizeDN(a) === normalizeDN(b);
+
+/**
+ * The entity a DN names, if it is `cn=<valid name>,<container>,<base>`; undefined otherwise.
+ * Names with characters outside the allowlists never parse, so no escaping rules are needed here.
+ */
+export const parseEntityDN = (dn: string, baseDN: string): { kind: EntityKind; name: string } | undefined => {
+  const normalized = normalizeDN(dn);
+  for (const kind of Object.keys(CONTAINERS) as EntityKind[]) {
+    const suffix = `,${normalizeDN(containerDN(kind, baseDN))}`;
+    if (!normalized.startsWith('cn=') || !normalized.endsWith(suffix)) continue;
+    // Take the name from the original string to keep its case (cn values compare case-insensitively).
+    const rdn = dn.split(',')[0] ?? '';
+    const name = rdn.slice(rdn.indexOf('=') + 1).trim();
+    if (normalized !== `cn=${name.toLowerCase()}${suffix}` || !isValidName(kind, name)) continue;
+    return { kind, name };
+  }
+  return undefined;
+};

@@ -1,0 +1,66 @@
+// The API's error type and the mapping of directory failures to HTTP statuses.
+// Errors become responses in exactly one place (lib/handler.ts); everything else throws.
+import { createError } from '@middy/util';
+import {
+  AlreadyExistsError,
+  NoSuchObjectError,
+  ResultCodeError,
+  TypeOrValueExistsError,
+} from 'ldapts';
+
+/** The JSON body every error response carries: `msg` is what Keyper clients display. */
+export interface ErrorBody {
+  msg: string;
+  [detail: string]: unknown;
+}
+
+/** An HTTP error whose message is the JSON error body (so @middy/http-error-handler sends JSON). */
+export type ApiError = ReturnType<typeof createError> & { body: ErrorBody };
+
+export const apiError = (statusCode: number, msg: string, details: Record<string, unknown> = {}, cause?: unknown): ApiError => {
+  const body: ErrorBody = { msg, ...details };
+  const error = createError(statusCode, JSON.stringify(body), { cause, expose: true }) as ApiError;
+  error.body = body;
+  return error;
+};
+
+export const badRequest = (msg: string, details?: Record<string, unknown>): ApiError => apiError(400, msg, details);
+export const unauthorized = (msg = 'Missing or invalid token'): ApiError => apiError(401, msg);
+export const forbidden = (msg = 'Not Authorized to Access this resource'): ApiError => apiError(403, msg);
+export const notFound = (msg: string): ApiError => apiError(404, msg);
+export const conflict = (msg: string): ApiError => apiError(409, msg);
+
+export const isApiError = (error: unknown): error is ApiError =>
+  error instanceof Error && 'body' in error && 'statusCode' in error;
+
+/** Errors raised while reaching the directory at all (refused, reset, DNS, timeouts). */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE']);
+
+export const isDirectoryUnavailable = (error: unknown): boolean => {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== undefined && UNAVAILABLE_CODES.has(code)) return true;
+  // ldapts reports its own connect/operation timeouts and closed sockets with plain Errors.
+  return /timeout|timed out|connection closed|socket closed|not connected/i.test(error.message);
+};
+
+/**
+ * Maps any error thrown by the work to the ApiError the client sees. LDAP text is never part of
+ * the response; the caller logs the original error.
+ */
+export const toApiError = (error: unknown): ApiError => {
+  if (isApiError(error)) return error;
+  if (error instanceof NoSuchObjectError) return apiError(404, 'Not found', {}, error);
+  if (error instanceof AlreadyExistsError || error instanceof TypeOrValueExistsError) {
+    return apiError(409, 'Already exists', {}, error);
+  }
+  if (!(error instanceof ResultCodeError) && isDirectoryUnavailable(error)) {
+    return apiError(503, 'Directory unavailable', {}, error);
+  }
+  const statusCode = (error as { statusCode?: unknown }).statusCode;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    // Middy's own errors (e.g. 415 from the JSON body parser): keep the status, shape the body.
+    return apiError(statusCode, (error as Error).message, {}, error);
+  }
+  return apiError(500, 'Internal server error', {}, error);
+};

@@ -1,0 +1,123 @@
+// The one factory that turns business logic into a Lambda handler. Every function file is
+// `export const handler = route({ access, body }, async ({ ... }) => response)`.
+// Order per request: parse body → open directory → authenticate/authorize → validate → work →
+// unbind; every error becomes a JSON `{"msg": ...}` response in one place (errorResponder).
+import middy from '@middy/core';
+import httpErrorHandler from '@middy/http-error-handler';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import httpUrlEncodeBodyParser from '@middy/http-urlencode-body-parser';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { Client } from 'ldapts';
+import type { z } from 'zod';
+import { authenticate, type Access, type Caller } from './auth.js';
+import { withDirectory } from './directory.js';
+import { toApiError } from './errors.js';
+import { log } from './log.js';
+import { parseInput } from './validation.js';
+
+export type Event = APIGatewayProxyEventV2;
+export type Result = APIGatewayProxyStructuredResultV2;
+type KeyperContext = Context & { caller?: string };
+
+export const json = (statusCode: number, body: unknown): Result => ({
+  statusCode,
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+export const text = (statusCode: number, body: string): Result => ({
+  statusCode,
+  headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+  body,
+});
+
+interface Invocation<TBody, TCaller> {
+  event: Event;
+  /** Bound as the service account; unbound by the factory after the work. */
+  client: Client;
+  caller: TCaller;
+  body: TBody;
+}
+
+interface RouteOptions<TBody> {
+  access: Access;
+  /** Schema of the JSON body; routes without one ignore any body. */
+  body?: z.ZodType<TBody>;
+  /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
+  form?: boolean;
+}
+
+/** Shapes every error as `{"msg": ...}` with the right status and logs what the client is not told. */
+const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => ({
+  onError: (request) => {
+    const apiError = toApiError(request.error);
+    if (apiError.statusCode >= 500) {
+      log('error', 'request failed', {
+        requestId: request.context.awsRequestId,
+        route: request.event.routeKey,
+        status: apiError.statusCode,
+        error: String(request.error),
+        cause: apiError.cause === undefined ? undefined : String(apiError.cause),
+      });
+    }
+    request.error = apiError;
+  },
+});
+
+/** One JSON log line per request: route, status, duration and caller. */
+const requestLog = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => {
+  const started = new WeakMap<object, number>();
+  const write = (request: middy.Request<Event, Result, Error, KeyperContext>): void => {
+    log('info', 'request', {
+      requestId: request.context.awsRequestId,
+      route: request.event.routeKey,
+      status: request.response?.statusCode,
+      durationMs: Date.now() - (started.get(request) ?? Date.now()),
+      caller: request.context.caller,
+    });
+  };
+  return {
+    before: (request) => void started.set(request, Date.now()),
+    after: write,
+    onError: write,
+  };
+};
+
+/** Parses JSON bodies, and form bodies where allowed, leaving other content types to the schema. */
+const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<Event>[] => {
+  if (options.body === undefined) return [];
+  if (!options.form) return [httpJsonBodyParser<Event>()];
+  // The urlencode parser is typed for REST API events only; its `before` reads the same fields.
+  const formParser = httpUrlEncodeBodyParser({ disableContentTypeError: true }) as unknown as middy.MiddlewareObj<Event>;
+  return [httpJsonBodyParser<Event>({ disableContentTypeError: true }), formParser];
+};
+
+export function route<TBody = undefined>(
+  options: RouteOptions<TBody> & { access: 'public' },
+  work: (invocation: Invocation<TBody, undefined>) => Promise<Result>,
+): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext>;
+export function route<TBody = undefined>(
+  options: RouteOptions<TBody> & { access: Exclude<Access, 'public'> },
+  work: (invocation: Invocation<TBody, Caller>) => Promise<Result>,
+): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext>;
+export function route<TBody>(
+  options: RouteOptions<TBody>,
+  work: (invocation: Invocation<TBody, never>) => Promise<Result>,
+): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> {
+  const core = (event: Event, context: KeyperContext): Promise<Result> =>
+    withDirectory(async (client) => {
+      const caller = options.access === 'public' ? undefined : await authenticate(client, event, options.access);
+      context.caller = caller?.name;
+      const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
+      // The overloads guarantee a Caller for every access level but 'public'.
+      return work({ event, client, caller: caller as never, body });
+    });
+  let handler = middy<Event, Result, Error, KeyperContext>()
+    .use(requestLog())
+    .use(httpErrorHandler({ logger: false }))
+    .use(errorResponder())
+    .use(httpHeaderNormalizer());
+  for (const parser of bodyParsers(options)) handler = handler.use(parser);
+  return handler.handler(core);
+}

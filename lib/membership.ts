@@ -1,0 +1,83 @@
+// Group membership changes that keep groupOfNames valid and administration reachable.
+// groupOfNames needs at least one `member`: a group whose last member leaves keeps the placeholder
+// member (never shown by the API), which the next real member replaces. Every change is a single
+// modify of the values concerned, so concurrent changes to one group do not overwrite each other.
+import {
+  Attribute,
+  Change,
+  EqualityFilter,
+  NoSuchAttributeError,
+  ObjectClassViolationError,
+  OrFilter,
+  TypeOrValueExistsError,
+  type Client,
+} from 'ldapts';
+import { ADMIN_GROUP } from './auth.js';
+import { containerDN, entityDN, normalizeDN, parseEntityDN, sameDN } from './dn.js';
+import { readEntry, searchChildren, value, values } from './directory.js';
+import { badRequest } from './errors.js';
+import { placeholderMember } from './placeholder.js';
+
+const change = (operation: 'add' | 'delete', memberDN: string): Change =>
+  new Change({ operation, modification: new Attribute({ type: 'member', values: [memberDN] }) });
+
+export const isPlaceholder = (dn: string, baseDN: string): boolean => sameDN(dn, placeholderMember(baseDN));
+
+/** Members as the API shows them: without the placeholder. */
+export const realMembers = (members: string[], baseDN: string): string[] => members.filter((dn) => !isPlaceholder(dn, baseDN));
+
+/** Adds `memberDN` to a group (no-op if already there) and drops the placeholder if present. */
+export const addMember = async (client: Client, groupDN: string, memberDN: string, baseDN: string): Promise<void> => {
+  try {
+    await client.modify(groupDN, [change('add', memberDN)]);
+  } catch (error) {
+    if (!(error instanceof TypeOrValueExistsError)) throw error;
+  }
+  try {
+    await client.modify(groupDN, [change('delete', placeholderMember(baseDN))]);
+  } catch (error) {
+    if (!(error instanceof NoSuchAttributeError)) throw error;
+  }
+};
+
+/** Refuses a change that would leave KeyperAdmins without a user member. */
+export const assertAdminsRemain = (groupDN: string, remaining: string[], baseDN: string): void => {
+  if (!sameDN(groupDN, entityDN('group', ADMIN_GROUP, baseDN))) return;
+  if (!remaining.some((dn) => parseEntityDN(dn, baseDN)?.kind === 'user')) {
+    throw badRequest(`${ADMIN_GROUP} must keep at least one user member`, { errors: { memberOfs: 'would remove the last administrator' } });
+  }
+};
+
+/** 400 if removing `memberDN` from this group would leave KeyperAdmins without a user member. */
+export const assertCanLeave = async (client: Client, groupDN: string, memberDN: string, baseDN: string): Promise<void> => {
+  if (!sameDN(groupDN, entityDN('group', ADMIN_GROUP, baseDN))) return;
+  const group = await readEntry(client, groupDN, ['member']);
+  assertAdminsRemain(groupDN, values(group ?? { dn: groupDN }, 'member').filter((dn) => !sameDN(dn, memberDN)), baseDN);
+};
+
+/** Removes `memberDN` from a group (no-op if absent), keeping the placeholder when it was the last. */
+export const removeMember = async (client: Client, groupDN: string, memberDN: string, baseDN: string): Promise<void> => {
+  await assertCanLeave(client, groupDN, memberDN, baseDN);
+  try {
+    await client.modify(groupDN, [change('delete', memberDN)]);
+  } catch (error) {
+    if (error instanceof NoSuchAttributeError) return;
+    if (!(error instanceof ObjectClassViolationError)) throw error;
+    // It was the last member: swap in the placeholder in the same modify.
+    await client.modify(groupDN, [change('add', placeholderMember(baseDN)), change('delete', memberDN)]);
+  }
+};
+
+/** The given DNs that do not name an existing group under ou=groups (for a 400 listing them). */
+export const missingGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {
+  const named = groupDNs.map((dn) => ({ dn, parsed: parseEntityDN(dn, baseDN) }));
+  const names = named.flatMap(({ parsed }) => (parsed?.kind === 'group' ? [parsed.name] : []));
+  const found = new Set<string>();
+  if (names.length > 0) {
+    const filter = new OrFilter({ filters: names.map((name) => new EqualityFilter({ attribute: 'cn', value: name })) });
+    for (const entry of await searchChildren(client, containerDN('group', baseDN), filter, ['cn'])) {
+      found.add(normalizeDN(entityDN('group', value(entry, 'cn') ?? '', baseDN)));
+    }
+  }
+  return named.filter(({ parsed }) => parsed?.kind !== 'group' || !found.has(normalizeDN(entityDN('group', parsed.name, baseDN)))).map(({ dn }) => dn);
+};

@@ -1,0 +1,314 @@
+// Users: the mapping between directory entries (Keyper's layout) and the API's JSON, the input
+// schemas, and the pure builders of entries and modifications. No I/O here but in the
+// small `*User` operations at the end, which lib's handlers call.
+import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
+import { z } from 'zod';
+import { readEntry, searchChildren, value, values } from './directory.js';
+import { containerDN, entityDN, sameDN, USER_NAME } from './dn.js';
+import { badRequest, forbidden, notFound } from './errors.js';
+import { log } from './log.js';
+import { addMember, assertCanLeave, missingGroups, removeMember } from './membership.js';
+import { dnList, duration, durationUnit, principal, text, unique } from './validation.js';
+
+/** Attributes read for a user response (operational ones must be named). */
+export const USER_ATTRIBUTES = [
+  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', 'pwdAccountLockedTime', 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
+];
+
+export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
+
+/** ppolicy's value for "locked until an administrator unlocks". */
+export const LOCKED_FOREVER = '000001010000Z';
+
+export interface Info {
+  duration: number;
+  durationUnit: 'Hours' | 'Days' | 'Weeks';
+}
+
+export const DEFAULT_INFO: Info = { duration: 1, durationUnit: 'Days' };
+
+/** Reads `info`, including Keyper's form where duration is a string; falls back to the default. */
+export const parseInfo = (raw: string | undefined): Info => {
+  try {
+    const parsed = z.object({ duration, durationUnit }).safeParse(JSON.parse(raw ?? ''));
+    return parsed.success ? parsed.data : DEFAULT_INFO;
+  } catch {
+    return DEFAULT_INFO;
+  }
+};
+
+/** Replaces duration/durationUnit in an existing `info` document, keeping any other keys. */
+export const mergeInfo = (raw: string | undefined, update: Partial<Info>): string => {
+  let current: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(raw ?? '{}');
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) current = parsed as Record<string, unknown>;
+  } catch {
+    current = {};
+  }
+  const base = { duration: DEFAULT_INFO.duration, durationUnit: DEFAULT_INFO.durationUnit, ...current };
+  return JSON.stringify({ ...base, ...update });
+};
+
+/** A stored sshPublicKey value: Keyper's JSON, passed through as stored (unknown keys kept). */
+export type StoredKey = Record<string, unknown> & { keytype?: number };
+
+export const parseStoredKeys = (raw: string[]): StoredKey[] =>
+  raw.flatMap((v) => {
+    try {
+      const parsed: unknown = JSON.parse(v);
+      return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? [parsed as StoredKey] : [];
+    } catch {
+      return [];
+    }
+  });
+
+export interface UserJson {
+  dn: string;
+  cn: string;
+  uid: string;
+  sn: string;
+  givenName: string;
+  displayName?: string;
+  mail?: string;
+  accountLocked: boolean;
+  pwdAccountLockedTime?: string;
+  memberOfs: string[];
+  principal: string[];
+  duration: number;
+  durationUnit: Info['durationUnit'];
+  sshPublicKeys: StoredKey[];
+  sshPublicCerts: StoredKey[];
+}
+
+export const toUserJson = (entry: Entry): UserJson => {
+  const lockedTime = value(entry, 'pwdAccountLockedTime');
+  const keys = parseStoredKeys(values(entry, 'sshPublicKey'));
+  const optional = (attribute: 'displayName' | 'mail') => {
+    const v = value(entry, attribute);
+    return v === undefined ? {} : { [attribute]: v };
+  };
+  return {
+    dn: entry.dn,
+    cn: value(entry, 'cn') ?? '',
+    uid: value(entry, 'uid') ?? value(entry, 'cn') ?? '',
+    sn: value(entry, 'sn') ?? '',
+    givenName: value(entry, 'givenName') ?? '',
+    ...optional('displayName'),
+    ...optional('mail'),
+    accountLocked: lockedTime !== undefined,
+    ...(lockedTime === undefined ? {} : { pwdAccountLockedTime: lockedTime }),
+    memberOfs: values(entry, 'memberOf'),
+    principal: values(entry, 'pseudonym'),
+    ...parseInfo(value(entry, 'info')),
+    sshPublicKeys: keys.filter((k) => k.keytype !== 1),
+    sshPublicCerts: keys.filter((k) => k.keytype === 1),
+  };
+};
+
+const password = z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters');
+const mail = z.string().trim().max(254, 'must be at most 254 characters').email('must be an email address');
+
+const userFields = {
+  userPassword: password,
+  confirmPassword: z.string().max(128),
+  givenName: text(100),
+  sn: text(100),
+  displayName: text(200),
+  mail,
+  duration,
+  durationUnit,
+  accountLocked: z.boolean(),
+  memberOfs: dnList,
+  principal: z.array(principal).max(100),
+};
+
+const passwordsMatch = (input: { userPassword?: string; confirmPassword?: string }): boolean =>
+  input.userPassword === undefined || input.userPassword === input.confirmPassword;
+const PASSWORD_MISMATCH = { message: 'must equal userPassword', path: ['confirmPassword'] };
+
+export const UserCreateSchema = z
+  .object({
+    cn: z.string().regex(USER_NAME, 'must be a Linux login name: a-z, 0-9, _ . - (at most 32, not starting with a digit, . or -)'),
+    ...userFields,
+    displayName: userFields.displayName.optional(),
+    mail: userFields.mail.optional(),
+    accountLocked: userFields.accountLocked.optional(),
+    memberOfs: userFields.memberOfs.default([]),
+    principal: userFields.principal.default([]),
+  })
+  .strict()
+  .refine(passwordsMatch, PASSWORD_MISMATCH);
+export type UserCreate = z.infer<typeof UserCreateSchema>;
+
+export const UserUpdateSchema = z
+  .object({
+    cn: z.string().optional(),
+    userPassword: userFields.userPassword.optional(),
+    confirmPassword: userFields.confirmPassword.optional(),
+    givenName: userFields.givenName.optional(),
+    sn: userFields.sn.optional(),
+    displayName: userFields.displayName.optional(),
+    mail: userFields.mail.optional(),
+    duration: userFields.duration.optional(),
+    durationUnit: userFields.durationUnit.optional(),
+    accountLocked: userFields.accountLocked.optional(),
+    memberOfs: userFields.memberOfs.optional(),
+    principal: userFields.principal.optional(),
+  })
+  .strict()
+  .refine(passwordsMatch, PASSWORD_MISMATCH);
+export type UserUpdate = z.infer<typeof UserUpdateSchema>;
+
+/** Fields a non-admin may send about themselves. */
+export const SELF_SERVICE_FIELDS = new Set(['cn', 'givenName', 'sn', 'displayName', 'mail', 'userPassword', 'confirmPassword']);
+
+/** The attributes of a new user entry; password, lock and groups are separate steps. */
+export const buildUserEntry = (input: UserCreate): Record<string, string | string[]> => ({
+  objectClass: USER_OBJECT_CLASSES,
+  cn: input.cn,
+  uid: input.cn,
+  sn: input.sn,
+  givenName: input.givenName,
+  ...(input.displayName === undefined ? {} : { displayName: input.displayName }),
+  ...(input.mail === undefined ? {} : { mail: input.mail }),
+  pwdAttribute: 'userPassword',
+  info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
+  ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
+});
+
+const replace = (type: string, vals: string[]): Change =>
+  new Change({ operation: 'replace', modification: new Attribute({ type, values: vals }) });
+
+/** Modifications of the plain attributes an update touches (groups, password, lock are separate). */
+export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefined): Change[] => {
+  const changes: Change[] = [];
+  for (const attribute of ['givenName', 'sn', 'displayName', 'mail'] as const) {
+    const v = input[attribute];
+    if (v !== undefined) changes.push(replace(attribute, [v]));
+  }
+  if (input.principal !== undefined) changes.push(replace('pseudonym', unique(input.principal)));
+  if (input.duration !== undefined || input.durationUnit !== undefined) {
+    const update: Partial<Info> = {};
+    if (input.duration !== undefined) update.duration = input.duration;
+    if (input.durationUnit !== undefined) update.durationUnit = input.durationUnit;
+    changes.push(replace('info', [mergeInfo(currentInfo, update)]));
+  }
+  return changes;
+};
+
+export const lockChange = (locked: boolean): Change =>
+  locked ? replace('pwdAccountLockedTime', [LOCKED_FOREVER]) : replace('pwdAccountLockedTime', []);
+
+const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
+
+/** RFC 3062 PasswdModifyRequestValue: the directory hashes the password with its own scheme. */
+export const passwordModifyRequest = (dn: string, newPassword: string): Buffer => {
+  const writer = new BerWriter();
+  writer.startSequence();
+  writer.writeString(dn, 0x80);
+  writer.writeString(newPassword, 0x82);
+  writer.endSequence();
+  return writer.buffer;
+};
+
+export const setPassword = async (client: Client, dn: string, newPassword: string): Promise<void> => {
+  await client.exop(PASSWORD_MODIFY_OID, passwordModifyRequest(dn, newPassword));
+};
+
+// ---- operations (one directory connection, passed in by the handler) ----
+
+export const userDN = (name: string, baseDN: string): string => entityDN('user', name, baseDN);
+
+export const readUser = async (client: Client, name: string, baseDN: string): Promise<Entry> => {
+  const entry = await readEntry(client, userDN(name, baseDN), USER_ATTRIBUTES);
+  if (entry === undefined) throw notFound(`User ${name} not found`);
+  return entry;
+};
+
+export const listUsers = async (client: Client, baseDN: string): Promise<UserJson[]> => {
+  const filter = new EqualityFilter({ attribute: 'objectClass', value: 'inetOrgPerson' });
+  const entries = await searchChildren(client, containerDN('user', baseDN), filter, USER_ATTRIBUTES, { paged: true });
+  return entries.map(toUserJson).sort((a, b) => a.cn.localeCompare(b.cn));
+};
+
+/** 400 naming the memberOfs that are not existing groups. */
+const assertGroupsExist = async (client: Client, groupDNs: string[], baseDN: string): Promise<void> => {
+  const missing = await missingGroups(client, groupDNs, baseDN);
+  if (missing.length > 0) {
+    throw badRequest(`Unknown groups: ${missing.join('; ')}`, { errors: { memberOfs: `not existing groups: ${missing.join('; ')}` } });
+  }
+};
+
+/**
+ * Creates a user: entry, password (hashed by the directory), lock, groups. If any step after the
+ * entry fails, the steps done are undone and the original error is rethrown.
+ */
+export const createUser = async (client: Client, input: UserCreate, baseDN: string): Promise<Entry> => {
+  const groups = unique(input.memberOfs);
+  await assertGroupsExist(client, groups, baseDN);
+  const dn = userDN(input.cn, baseDN);
+  await client.add(dn, buildUserEntry(input));
+  const joined: string[] = [];
+  try {
+    await setPassword(client, dn, input.userPassword);
+    if (input.accountLocked === true) await client.modify(dn, [lockChange(true)]);
+    for (const group of groups) {
+      await addMember(client, group, dn, baseDN);
+      joined.push(group);
+    }
+  } catch (error) {
+    await undo(`create user ${input.cn}`, async () => {
+      for (const group of joined) await removeMember(client, group, dn, baseDN);
+      await client.del(dn);
+    });
+    throw error;
+  }
+  return readUser(client, input.cn, baseDN);
+};
+
+/** Runs a compensation step; its own failure is logged, never allowed to hide the first error. */
+const undo = async (what: string, step: () => Promise<void>): Promise<void> => {
+  try {
+    await step();
+  } catch (error) {
+    log('error', 'undo failed', { what, error: String(error) });
+  }
+};
+
+/** Applies an update; validation (including groups) happens before the first write. */
+export const updateUser = async (client: Client, name: string, input: UserUpdate, baseDN: string): Promise<Entry> => {
+  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  const current = await readUser(client, name, baseDN);
+  const dn = current.dn;
+  const wanted = input.memberOfs === undefined ? undefined : unique(input.memberOfs);
+  if (wanted !== undefined) await assertGroupsExist(client, wanted, baseDN);
+  const changes = buildUserChanges(input, value(current, 'info'));
+  if (input.accountLocked !== undefined && input.accountLocked !== (value(current, 'pwdAccountLockedTime') !== undefined)) {
+    changes.push(lockChange(input.accountLocked));
+  }
+  const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
+  for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
+  if (changes.length > 0) await client.modify(dn, changes);
+  if (input.userPassword !== undefined) await setPassword(client, dn, input.userPassword);
+  for (const group of add) await addMember(client, group, dn, baseDN);
+  for (const group of remove) await removeMember(client, group, dn, baseDN);
+  return readUser(client, name, baseDN);
+};
+
+/** Which DNs to add and remove to turn `current` into `wanted`, compared as LDAP compares DNs. */
+export const diffDNs = (current: string[], wanted: string[]): { add: string[]; remove: string[] } => {
+  const has = (list: string[], dn: string) => list.some((other) => sameDN(other, dn));
+  return { add: wanted.filter((dn) => !has(current, dn)), remove: current.filter((dn) => !has(wanted, dn)) };
+};
+
+export const PROTECTED_USERS = new Set(['admin']);
+
+/** Deletes a user after taking them out of their groups (so no group is left invalid). */
+export const deleteUser = async (client: Client, name: string, baseDN: string): Promise<void> => {
+  if (PROTECTED_USERS.has(name)) throw forbidden(`User ${name} is protected and cannot be deleted`);
+  const current = await readUser(client, name, baseDN);
+  for (const group of values(current, 'memberOf')) await assertCanLeave(client, group, current.dn, baseDN);
+  for (const group of values(current, 'memberOf')) await removeMember(client, group, current.dn, baseDN);
+  await client.del(current.dn);
+};

@@ -1,0 +1,64 @@
+// `npm start`: the local directory (private slapd with demo data) plus the API through
+// serverless-offline on $PORT (default 3000). Ctrl-C stops both. `npm start -- --reset` reseeds.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEMO_PASSWORDS, directoryOptionsFromEnv, startDirectory } from './directory.js';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** A JWT secret kept in the data folder, so tokens survive restarts of the local API. */
+const localJwtSecret = async (dataDir: string): Promise<string> => {
+  const file = path.join(dataDir, 'jwt-secret');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(32).toString('hex');
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(file, `${secret}\n`, { mode: 0o600 });
+    return secret;
+  }
+};
+
+const main = async (): Promise<void> => {
+  const options = { ...directoryOptionsFromEnv(), reset: process.argv.includes('--reset'), log: (line: string) => console.log(`[directory] ${line}`) };
+  const directory = await startDirectory(options);
+  const port = process.env.PORT ?? '3000';
+  const env = {
+    ...process.env,
+    STAGE: 'local',
+    PORT: port,
+    LDAP_URL: directory.url,
+    LDAP_BASE_DN: options.baseDN,
+    LDAP_BIND_DN: options.bindDN,
+    LDAP_BIND_PASSWORD: options.bindPassword,
+    JWT_SECRET: process.env.JWT_SECRET ?? (await localJwtSecret(options.dataDir)),
+  };
+  const offline = spawn(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'offline', '--stage', 'local'], {
+    cwd: repoRoot,
+    env,
+    stdio: 'inherit',
+  });
+  console.log(`[start] directory ${directory.url} (${options.dataDir}); API http://localhost:${port}/api`);
+  console.log(`[start] logins: admin / ${options.adminPassword}, ${Object.entries(DEMO_PASSWORDS).map(([u, p]) => `${u} / ${p}`).join(', ')}`);
+
+  let stopping = false;
+  const stop = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    if (offline.exitCode === null) offline.kill('SIGTERM');
+    await directory.stop();
+    console.log('[start] directory stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  offline.on('exit', (code) => void stop(code ?? 1));
+};
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,84 @@
+// Starts, once per test run, a private slapd (seeded with Keyper's layout and the demo data) on a
+// free loopback port and serverless-offline on another, both pointing at it; stops them after.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import { startDirectory, type RunningDirectory } from '../scripts/directory.js';
+import { freePort } from '../scripts/ports.js';
+import { waitForHttp } from '../scripts/offline.js';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const BASE_DN = 'dc=keyper,dc=example,dc=org';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    env: Record<string, string>;
+    apiUrl: string;
+  }
+}
+
+let directory: RunningDirectory | undefined;
+let offline: ChildProcess | undefined;
+let dataDir: string | undefined;
+
+export async function setup(project: TestProject): Promise<void> {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'keyper-test-'));
+  const ldapPort = await freePort();
+  const env: Record<string, string> = {
+    STAGE: 'test',
+    LDAP_URL: `ldap://127.0.0.1:${ldapPort}`,
+    LDAP_BASE_DN: BASE_DN,
+    LDAP_BIND_DN: `cn=Manager,${BASE_DN}`,
+    LDAP_BIND_PASSWORD: randomBytes(12).toString('hex'),
+    LDAP_CONNECT_TIMEOUT_MS: '2000',
+    LDAP_TIMEOUT_MS: '5000',
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    KEYPER_ADMIN_PASSWORD: 'keyper-admin',
+    // Request lines would drown the test report; failures are still logged.
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+  };
+  directory = await startDirectory({
+    dataDir: path.join(dataDir, 'slapd'),
+    port: ldapPort,
+    baseDN: BASE_DN,
+    bindDN: env.LDAP_BIND_DN!,
+    bindPassword: env.LDAP_BIND_PASSWORD!,
+    adminPassword: env.KEYPER_ADMIN_PASSWORD!,
+    reset: true,
+  });
+  const httpPort = await freePort();
+  const lambdaPort = await freePort();
+  offline = spawn(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'offline', '--stage', 'local'], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env, STAGE: 'local', PORT: String(httpPort), OFFLINE_LAMBDA_PORT: String(lambdaPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const output: string[] = [];
+  offline.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  offline.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const apiUrl = `http://127.0.0.1:${httpPort}/api`;
+  try {
+    await waitForHttp(`${apiUrl}/check_jwt_token`, 120_000, offline);
+  } catch (error) {
+    throw new Error(`serverless-offline did not start: ${String(error)}\n${output.join('').slice(-4000)}`);
+  }
+  project.provide('env', env);
+  project.provide('apiUrl', apiUrl);
+}
+
+export async function teardown(): Promise<void> {
+  if (offline?.pid !== undefined && offline.exitCode === null) {
+    try {
+      process.kill(-offline.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  await directory?.stop();
+  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+}
