@@ -1,0 +1,192 @@
+// Every route declared in serverless.yml, over HTTP: no token, a garbage token, an expired one,
+// one signed with another secret, an `alg: none` one and a token of the wrong type are 401; a
+// non-admin gets 403 where the route is not theirs; an administrator succeeds. A route added to
+// serverless.yml without a row here fails the first test.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD, env, http, login, uniqueName, type Tokens } from '../helpers.js';
+
+type Access = 'public' | 'session' | 'admin' | 'owner' | 'refresh';
+
+interface Sample {
+  path: string;
+  json?: unknown;
+  status: number;
+}
+
+interface Row {
+  access: Access;
+  /** A request an administrator may make, and the status it must get; may create what it needs. */
+  sample: () => Promise<Sample>;
+}
+
+let admin: Tokens;
+let alice: Tokens;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+const newUserBody = (cn: string) => ({
+  cn, userPassword: 'route-test-pw', confirmPassword: 'route-test-pw', givenName: 'Route', sn: 'Test', duration: 1, durationUnit: 'Days',
+});
+
+const scratchUser = async (): Promise<string> => {
+  const cn = uniqueName('rt');
+  expect((await http('POST', '/users', { token: admin.access_token, json: newUserBody(cn) })).status).toBe(201);
+  cleanups.push(() => http('DELETE', `/users/${cn}`, { token: admin.access_token }));
+  return cn;
+};
+
+const scratchGroup = async (): Promise<string> => {
+  const cn = uniqueName('rtg');
+  expect((await http('POST', '/groups', { token: admin.access_token, json: { cn, description: 'route test', members: [] } })).status).toBe(201);
+  cleanups.push(() => http('DELETE', `/groups/${cn}`, { token: admin.access_token }));
+  return cn;
+};
+
+const scratchHost = async (): Promise<string> => {
+  const cn = uniqueName('rth');
+  expect((await http('POST', '/hosts', { token: admin.access_token, json: { cn, description: 'route test', duration: 1, durationUnit: 'Days' } })).status).toBe(201);
+  cleanups.push(() => http('DELETE', `/hosts/${cn}`, { token: admin.access_token }));
+  return cn;
+};
+
+const ROUTES: Record<string, Row> = {
+  'POST /api/login': { access: 'public', sample: async () => ({ path: '/login', json: { username: 'admin', password: ADMIN_PASSWORD }, status: 200 }) },
+  'POST /api/refresh': { access: 'refresh', sample: async () => ({ path: '/refresh', json: {}, status: 200 }) },
+  'DELETE /api/logout': { access: 'session', sample: async () => ({ path: '/logout', status: 200 }) },
+  'GET /api/check_jwt_token': { access: 'session', sample: async () => ({ path: '/check_jwt_token', status: 200 }) },
+  'GET /api/users': { access: 'admin', sample: async () => ({ path: '/users', status: 200 }) },
+  'GET /api/users/{name}': { access: 'owner', sample: async () => ({ path: '/users/bob', status: 200 }) },
+  'POST /api/users': {
+    access: 'admin',
+    sample: async () => {
+      const cn = uniqueName('rt');
+      cleanups.push(() => http('DELETE', `/users/${cn}`, { token: admin.access_token }));
+      return { path: '/users', json: newUserBody(cn), status: 201 };
+    },
+  },
+  'PUT /api/users/{name}': { access: 'owner', sample: async () => ({ path: '/users/bob', json: { sn: 'Builder' }, status: 200 }) },
+  'DELETE /api/users/{name}': { access: 'admin', sample: async () => ({ path: `/users/${await scratchUser()}`, status: 200 }) },
+  'GET /api/groups': { access: 'admin', sample: async () => ({ path: '/groups', status: 200 }) },
+  'GET /api/groups/{name}': { access: 'admin', sample: async () => ({ path: '/groups/demo_servers', status: 200 }) },
+  'POST /api/groups': {
+    access: 'admin',
+    sample: async () => {
+      const cn = uniqueName('rtg');
+      cleanups.push(() => http('DELETE', `/groups/${cn}`, { token: admin.access_token }));
+      return { path: '/groups', json: { cn, description: 'route test', members: [] }, status: 201 };
+    },
+  },
+  'PUT /api/groups/{name}': { access: 'admin', sample: async () => ({ path: `/groups/${await scratchGroup()}`, json: { description: 'changed' }, status: 200 }) },
+  'DELETE /api/groups/{name}': { access: 'admin', sample: async () => ({ path: `/groups/${await scratchGroup()}`, status: 200 }) },
+  'GET /api/hosts': { access: 'admin', sample: async () => ({ path: '/hosts', status: 200 }) },
+  'GET /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: '/hosts/web1', status: 200 }) },
+  'POST /api/hosts': {
+    access: 'admin',
+    sample: async () => {
+      const cn = uniqueName('rth');
+      cleanups.push(() => http('DELETE', `/hosts/${cn}`, { token: admin.access_token }));
+      return { path: '/hosts', json: { cn, description: 'route test', duration: 1, durationUnit: 'Days' }, status: 201 };
+    },
+  },
+  'PUT /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: `/hosts/${await scratchHost()}`, json: { description: 'changed' }, status: 200 }) },
+  'DELETE /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: `/hosts/${await scratchHost()}`, status: 200 }) },
+  'GET /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
+  'POST /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
+};
+
+/** The routes serverless.yml declares, as "METHOD /path". */
+const declaredRoutes = (): string[] => {
+  const yml = readFileSync(new URL('../../serverless.yml', import.meta.url), 'utf8');
+  return [...yml.matchAll(/httpApi:\s*\{\s*method:\s*(\w+),\s*path:\s*(?:'([^']+)'|([^\s}]+))/g)].map(
+    ([, method, quoted, plain]) => `${method!.toUpperCase()} ${quoted ?? plain}`,
+  );
+};
+
+const secret = (): Uint8Array => new TextEncoder().encode(env().JWT_SECRET!);
+
+/** A token shaped like the service's, signed as asked. */
+const forge = async (options: { type?: 'access' | 'refresh'; expiresIn?: number; key?: Uint8Array } = {}): Promise<string> => {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ identity: 'admin', type: options.type ?? 'access', user_claims: '{role: keyper_admin}', sid: randomUUID() })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject('admin')
+    .setJti(randomUUID())
+    .setIssuedAt(now - 3600)
+    .setExpirationTime(now + (options.expiresIn ?? 600))
+    .sign(options.key ?? secret());
+};
+
+const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+const unsignedToken = (): string => {
+  const now = Math.floor(Date.now() / 1000);
+  const payload = { sub: 'admin', identity: 'admin', type: 'access', user_claims: '{role: keyper_admin}', sid: randomUUID(), jti: randomUUID(), iat: now, exp: now + 600 };
+  return `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(payload)}.`;
+};
+
+const badTokens = async (access: Access): Promise<[string, string | undefined][]> => [
+  ['no token', undefined],
+  ['a garbage token', 'not.a.jwt'],
+  ['an expired token', await forge({ type: access === 'refresh' ? 'refresh' : 'access', expiresIn: -60 })],
+  ['a token signed with another secret', await forge({ type: access === 'refresh' ? 'refresh' : 'access', key: new TextEncoder().encode('x'.repeat(40)) })],
+  ['an alg none token', unsignedToken()],
+  [access === 'refresh' ? 'an access token as refresh token' : 'a refresh token as access token', await forge({ type: access === 'refresh' ? 'access' : 'refresh' })],
+];
+
+const call = (route: string, sample: Sample, token: string | undefined) => {
+  const method = route.split(' ')[0]!;
+  return http(method, sample.path, { ...(token === undefined ? {} : { token }), ...(sample.json === undefined ? {} : { json: sample.json }) });
+};
+
+beforeAll(async () => {
+  admin = await login('admin', ADMIN_PASSWORD);
+  alice = await login('alice', 'alice-demo');
+});
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+describe('the route table', () => {
+  it('covers every route in serverless.yml', () => {
+    const declared = declaredRoutes();
+    expect(declared.length).toBeGreaterThanOrEqual(9);
+    expect(declared.filter((route) => !(route in ROUTES))).toEqual([]);
+  });
+});
+
+describe.each(declaredRoutes().filter((route) => ROUTES[route]?.access !== 'public'))('%s', (route) => {
+  const row = (): Row => ROUTES[route]!;
+
+  it('refuses every invalid token with 401 and a JSON msg', async () => {
+    const sample = await row().sample();
+    for (const [what, token] of await badTokens(row().access)) {
+      const reply = await call(route, sample, token);
+      expect(reply.status, what).toBe(401);
+      expect(reply.body, what).toHaveProperty('msg');
+    }
+  });
+
+  it('answers a non-admin as the role allows', async () => {
+    const sample = await row().sample();
+    // Logging out ends the session it is called with: use a session of its own.
+    const tokens = route === 'DELETE /api/logout' ? await login('alice', 'alice-demo') : alice;
+    const token = row().access === 'refresh' ? tokens.refresh_token : tokens.access_token;
+    const reply = await call(route, sample, token);
+    if (row().access === 'admin' || row().access === 'owner') {
+      expect(reply.status).toBe(403);
+      expect(reply.body).toEqual({ msg: 'Not Authorized to Access this resource' });
+    } else {
+      expect(reply.status).toBe(sample.status);
+    }
+  });
+
+  it('lets an administrator through', async () => {
+    const sample = await row().sample();
+    // Logging out ends the session it is called with: use a session of its own.
+    const tokens = route === 'DELETE /api/logout' ? await login('admin', ADMIN_PASSWORD) : admin;
+    const reply = await call(route, sample, row().access === 'refresh' ? tokens.refresh_token : tokens.access_token);
+    expect(reply.status, reply.text).toBe(sample.status);
+  });
+});
