@@ -9,10 +9,18 @@ const CONTAINERS: Record<EntityKind, string> = { user: 'ou=people', group: 'ou=g
 
 /** A Linux login name. */
 export const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
-/** A DNS host name: labels of letters, digits and hyphens, at most 253 characters in all. */
-export const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/**
+ * The longest host or group name the directory can hold. DNS allows 253 characters, but OpenLDAP's
+ * back-mdb keeps each RDN twice (as written and normalised) in an LMDB record of at most 511 bytes:
+ * `cn=` plus 243 characters is refused with LDAP "other", which would surface as a 500. Names are
+ * ASCII (the patterns below), so characters are bytes.
+ */
+export const MAX_NAME_LENGTH = 242;
+const DNS_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+/** A DNS host name: labels of letters, digits and hyphens, at most MAX_NAME_LENGTH characters in all. */
+export const HOST_NAME = new RegExp(`^(?=.{1,${MAX_NAME_LENGTH}}$)${DNS_LABEL}(?:\\.${DNS_LABEL})*$`);
 /** Group names: Keyper's (KeyperAdmins, demo_servers) and every host name (host groups). */
-export const GROUP_NAME = /^(?=.{1,253}$)[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+export const GROUP_NAME = new RegExp(`^(?=.{1,${MAX_NAME_LENGTH}}$)[A-Za-z0-9_][A-Za-z0-9_.-]*$`);
 
 export const NAME_PATTERNS: Record<EntityKind, RegExp> = { user: USER_NAME, group: GROUP_NAME, host: HOST_NAME };
 
@@ -47,8 +55,11 @@ export const parseEntityDN = (dn: string, baseDN: string): { kind: EntityKind; n
     // Take the name from the original string to keep its case (cn values compare case-insensitively).
     const rdn = dn.split(',')[0] ?? '';
     const name = rdn.slice(rdn.indexOf('=') + 1).trim();
-    if (normalized !== `cn=${name.toLowerCase()}${suffix}` || !isValidName(kind, name)) continue;
-    return { kind, name };
+    if (normalized !== `cn=${name.toLowerCase()}${suffix}`) continue;
+    // cn compares case-insensitively, so CN=Alice names the user alice: login names are lowercase.
+    const canonical = kind === 'user' ? name.toLowerCase() : name;
+    if (!isValidName(kind, canonical)) continue;
+    return { kind, name: canonical };
   }
   return undefined;
 };

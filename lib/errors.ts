@@ -3,9 +3,11 @@
 import { createError } from '@middy/util';
 import {
   AlreadyExistsError,
+  BusyError,
   NoSuchObjectError,
   ResultCodeError,
   TypeOrValueExistsError,
+  UnavailableError,
 } from 'ldapts';
 
 /** The JSON body every error response carries: `msg` is what Keyper clients display. */
@@ -41,7 +43,7 @@ export const isDirectoryUnavailable = (error: unknown): boolean => {
   const code = (error as NodeJS.ErrnoException).code;
   if (code !== undefined && UNAVAILABLE_CODES.has(code)) return true;
   // ldapts reports its own connect/operation timeouts and closed sockets with plain Errors.
-  return /timeout|timed out|connection closed|socket closed|not connected/i.test(error.message);
+  return /timeout|timed out|connection closed|socket closed|not established/i.test(error.message);
 };
 
 /**
@@ -54,7 +56,7 @@ export const toApiError = (error: unknown): ApiError => {
   if (error instanceof AlreadyExistsError || error instanceof TypeOrValueExistsError) {
     return apiError(409, 'Already exists', {}, error);
   }
-  if (!(error instanceof ResultCodeError) && isDirectoryUnavailable(error)) {
+  if (error instanceof BusyError || error instanceof UnavailableError || (!(error instanceof ResultCodeError) && isDirectoryUnavailable(error))) {
     return apiError(503, 'Directory unavailable', {}, error);
   }
   const statusCode = (error as { statusCode?: unknown }).statusCode;

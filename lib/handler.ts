@@ -11,6 +11,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { Client } from 'ldapts';
 import type { z } from 'zod';
 import { authenticate, type Access, type Caller } from './auth.js';
+import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { toApiError } from './errors.js';
 import { log } from './log.js';
@@ -58,7 +59,6 @@ const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperConte
         route: request.event.routeKey,
         status: apiError.statusCode,
         error: String(request.error),
-        cause: apiError.cause === undefined ? undefined : String(apiError.cause),
       });
     }
     request.error = apiError;
@@ -105,6 +105,9 @@ export function route<TBody>(
   options: RouteOptions<TBody>,
   work: (invocation: Invocation<TBody, never>) => Promise<Result>,
 ): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> {
+  // Validate the configuration at module load (the cold start): a function with a missing or
+  // malformed variable fails to start, with a message naming the variable.
+  config();
   const core = (event: Event, context: KeyperContext): Promise<Result> =>
     withDirectory(async (client) => {
       const caller = options.access === 'public' ? undefined : await authenticate(client, event, options.access);

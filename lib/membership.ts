@@ -13,10 +13,11 @@ import {
   type Client,
 } from 'ldapts';
 import { ADMIN_GROUP } from './auth.js';
-import { containerDN, entityDN, normalizeDN, parseEntityDN, sameDN } from './dn.js';
-import { readEntry, searchChildren, value, values } from './directory.js';
+import { containerDN, entityDN, normalizeDN, parseEntityDN, sameDN, type EntityKind } from './dn.js';
+import { readEntry, searchChildren, values } from './directory.js';
 import { badRequest } from './errors.js';
 import { placeholderMember } from './placeholder.js';
+import { unique } from './validation.js';
 
 const change = (operation: 'add' | 'delete', memberDN: string): Change =>
   new Change({ operation, modification: new Attribute({ type: 'member', values: [memberDN] }) });
@@ -40,11 +41,14 @@ export const addMember = async (client: Client, groupDN: string, memberDN: strin
   }
 };
 
-/** Refuses a change that would leave KeyperAdmins without a user member. */
-export const assertAdminsRemain = (groupDN: string, remaining: string[], baseDN: string): void => {
+/**
+ * Refuses a change that would leave KeyperAdmins without a user member. `field` is the input field
+ * the 400 blames: `memberOfs` when a user leaves, `members` when the group's list is replaced.
+ */
+export const assertAdminsRemain = (groupDN: string, remaining: string[], baseDN: string, field = 'memberOfs'): void => {
   if (!sameDN(groupDN, entityDN('group', ADMIN_GROUP, baseDN))) return;
   if (!remaining.some((dn) => parseEntityDN(dn, baseDN)?.kind === 'user')) {
-    throw badRequest(`${ADMIN_GROUP} must keep at least one user member`, { errors: { memberOfs: 'would remove the last administrator' } });
+    throw badRequest(`${ADMIN_GROUP} must keep at least one user member`, { errors: { [field]: 'would remove the last administrator' } });
   }
 };
 
@@ -68,16 +72,40 @@ export const removeMember = async (client: Client, groupDN: string, memberDN: st
   }
 };
 
-/** The given DNs that do not name an existing group under ou=groups (for a 400 listing them). */
-export const missingGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {
-  const named = groupDNs.map((dn) => ({ dn, parsed: parseEntityDN(dn, baseDN) }));
-  const names = named.flatMap(({ parsed }) => (parsed?.kind === 'group' ? [parsed.name] : []));
-  const found = new Set<string>();
-  if (names.length > 0) {
+/** Requested DNs split into the existing entries' DNs (as the directory holds them) and the rest. */
+export interface ResolvedDNs {
+  /** The directory's own DN of each existing entry, once each, in the order requested. */
+  found: string[];
+  /** The DNs that name no existing entry of the allowed kinds, as given. */
+  missing: string[];
+}
+
+/**
+ * Looks up DNs of users, hosts or groups: one search per container, an OR of escaped cn equality
+ * filters, so a list of any length costs at most three searches. DNs that do not parse as
+ * `cn=<valid name>,<container>,<base>` of an allowed kind are missing without a lookup.
+ */
+export const resolveEntities = async (client: Client, dns: string[], kinds: EntityKind[], baseDN: string): Promise<ResolvedDNs> => {
+  const named = dns.map((dn) => ({ dn, parsed: parseEntityDN(dn, baseDN) }));
+  const existing = new Map<string, string>();
+  for (const kind of kinds) {
+    const names = unique(named.flatMap(({ parsed }) => (parsed?.kind === kind ? [parsed.name] : [])));
+    if (names.length === 0) continue;
     const filter = new OrFilter({ filters: names.map((name) => new EqualityFilter({ attribute: 'cn', value: name })) });
-    for (const entry of await searchChildren(client, containerDN('group', baseDN), filter, ['cn'])) {
-      found.add(normalizeDN(entityDN('group', value(entry, 'cn') ?? '', baseDN)));
+    for (const entry of await searchChildren(client, containerDN(kind, baseDN), filter, ['cn'], { paged: true })) {
+      existing.set(normalizeDN(entry.dn), entry.dn);
     }
   }
-  return named.filter(({ parsed }) => parsed?.kind !== 'group' || !found.has(normalizeDN(entityDN('group', parsed.name, baseDN)))).map(({ dn }) => dn);
+  const found = new Map<string, string>();
+  const missing: string[] = [];
+  for (const { dn, parsed } of named) {
+    const held = parsed !== undefined && kinds.includes(parsed.kind) ? existing.get(normalizeDN(entityDN(parsed.kind, parsed.name, baseDN))) : undefined;
+    if (held === undefined) missing.push(dn);
+    else found.set(normalizeDN(held), held);
+  }
+  return { found: [...found.values()], missing: unique(missing) };
 };
+
+/** The given DNs that do not name an existing group under ou=groups (for a 400 listing them). */
+export const missingGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> =>
+  (await resolveEntities(client, groupDNs, ['group'], baseDN)).missing;

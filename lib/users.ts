@@ -8,7 +8,24 @@ import { containerDN, entityDN, sameDN, USER_NAME } from './dn.js';
 import { badRequest, forbidden, notFound } from './errors.js';
 import { log } from './log.js';
 import { addMember, assertCanLeave, missingGroups, removeMember } from './membership.js';
+import {
+  addKeyValue,
+  assertNoCertificates,
+  certChanges,
+  deleteKeyValue,
+  expiryAfter,
+  initialKeyValues,
+  keyChanges,
+  parseStoredKeys,
+  planKeyChanges,
+  restoreKeyValue,
+  storedValues,
+  type KeyPlan,
+  type StoredKey,
+} from './keys.js';
 import { dnList, duration, durationUnit, principal, text, unique } from './validation.js';
+
+export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
@@ -49,19 +66,6 @@ export const mergeInfo = (raw: string | undefined, update: Partial<Info>): strin
   const base = { duration: DEFAULT_INFO.duration, durationUnit: DEFAULT_INFO.durationUnit, ...current };
   return JSON.stringify({ ...base, ...update });
 };
-
-/** A stored sshPublicKey value: Keyper's JSON, passed through as stored (unknown keys kept). */
-export type StoredKey = Record<string, unknown> & { keytype?: number };
-
-export const parseStoredKeys = (raw: string[]): StoredKey[] =>
-  raw.flatMap((v) => {
-    try {
-      const parsed: unknown = JSON.parse(v);
-      return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? [parsed as StoredKey] : [];
-    } catch {
-      return [];
-    }
-  });
 
 export interface UserJson {
   dn: string;
@@ -121,6 +125,8 @@ const userFields = {
   accountLocked: z.boolean(),
   memberOfs: dnList,
   principal: z.array(principal).max(100),
+  sshPublicKeys: keyChanges,
+  sshPublicCerts: certChanges,
 };
 
 const passwordsMatch = (input: { userPassword?: string; confirmPassword?: string }): boolean =>
@@ -136,6 +142,8 @@ export const UserCreateSchema = z
     accountLocked: userFields.accountLocked.optional(),
     memberOfs: userFields.memberOfs.default([]),
     principal: userFields.principal.default([]),
+    sshPublicKeys: userFields.sshPublicKeys.default([]),
+    sshPublicCerts: userFields.sshPublicCerts.optional(),
   })
   .strict()
   .refine(passwordsMatch, PASSWORD_MISMATCH);
@@ -155,16 +163,23 @@ export const UserUpdateSchema = z
     accountLocked: userFields.accountLocked.optional(),
     memberOfs: userFields.memberOfs.optional(),
     principal: userFields.principal.optional(),
+    sshPublicKeys: userFields.sshPublicKeys.optional(),
+    sshPublicCerts: userFields.sshPublicCerts.optional(),
   })
   .strict()
   .refine(passwordsMatch, PASSWORD_MISMATCH);
 export type UserUpdate = z.infer<typeof UserUpdateSchema>;
 
-/** Fields a non-admin may send about themselves. */
-export const SELF_SERVICE_FIELDS = new Set(['cn', 'givenName', 'sn', 'displayName', 'mail', 'userPassword', 'confirmPassword']);
+/** Fields a non-admin may send about themselves (keys only for groups they are already in). */
+export const SELF_SERVICE_FIELDS = new Set([
+  'cn', 'givenName', 'sn', 'displayName', 'mail', 'userPassword', 'confirmPassword', 'sshPublicKeys', 'sshPublicCerts',
+]);
 
-/** The attributes of a new user entry; password, lock and groups are separate steps. */
-export const buildUserEntry = (input: UserCreate): Record<string, string | string[]> => ({
+/**
+ * The attributes of a new user entry, with its first keys (already checked, see planKeyChanges);
+ * password, lock and groups are separate steps.
+ */
+export const buildUserEntry = (input: UserCreate, keyValues: string[] = []): Record<string, string | string[]> => ({
   objectClass: USER_OBJECT_CLASSES,
   cn: input.cn,
   uid: input.cn,
@@ -175,6 +190,7 @@ export const buildUserEntry = (input: UserCreate): Record<string, string | strin
   pwdAttribute: 'userPassword',
   info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
+  ...(keyValues.length === 0 ? {} : { sshPublicKey: keyValues }),
 });
 
 const replace = (type: string, vals: string[]): Change =>
@@ -245,10 +261,13 @@ const assertGroupsExist = async (client: Client, groupDNs: string[], baseDN: str
  * entry fails, the steps done are undone and the original error is rethrown.
  */
 export const createUser = async (client: Client, input: UserCreate, baseDN: string): Promise<Entry> => {
+  assertNoCertificates(input.sshPublicCerts);
   const groups = unique(input.memberOfs);
+  const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(new Date(), input));
   await assertGroupsExist(client, groups, baseDN);
   const dn = userDN(input.cn, baseDN);
-  await client.add(dn, buildUserEntry(input));
+  // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1.
+  await client.add(dn, buildUserEntry(input, initialKeyValues(keys.add, keys.dateExpire)));
   const joined: string[] = [];
   try {
     await setPassword(client, dn, input.userPassword);
@@ -276,12 +295,53 @@ const undo = async (what: string, step: () => Promise<void>): Promise<void> => {
   }
 };
 
-/** Applies an update; validation (including groups) happens before the first write. */
+/** The validity that new keys get: the user's, as this request leaves it. */
+const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info => ({
+  ...parseInfo(currentInfo),
+  ...(input.duration === undefined ? {} : { duration: input.duration }),
+  ...(input.durationUnit === undefined ? {} : { durationUnit: input.durationUnit }),
+});
+
+/**
+ * Writes a key plan value by value: deletions first (so a key removed and added again in one
+ * request is not a duplicate), then additions. When an addition fails (a concurrent duplicate),
+ * the request's other key writes are undone before the error is rethrown.
+ */
+const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan): Promise<void> => {
+  for (const { raw } of plan.remove) await deleteKeyValue(client, dn, raw);
+  const added: string[] = [];
+  let current = plan.remaining;
+  try {
+    for (const key of plan.add) {
+      const result = await addKeyValue(client, dn, key, plan.dateExpire, current);
+      added.push(result.raw);
+      current = result.current;
+    }
+  } catch (error) {
+    await undo(`key changes of ${dn}`, async () => {
+      for (const raw of added) await deleteKeyValue(client, dn, raw);
+      for (const { raw } of plan.remove) await restoreKeyValue(client, dn, raw);
+    });
+    throw error;
+  }
+};
+
+/** Applies an update; validation (including groups and keys) happens before the first write. */
 export const updateUser = async (client: Client, name: string, input: UserUpdate, baseDN: string): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  assertNoCertificates(input.sshPublicCerts);
   const current = await readUser(client, name, baseDN);
   const dn = current.dn;
   const wanted = input.memberOfs === undefined ? undefined : unique(input.memberOfs);
+  const keys =
+    input.sshPublicKeys === undefined
+      ? undefined
+      : planKeyChanges(
+          input.sshPublicKeys,
+          wanted ?? values(current, 'memberOf'),
+          storedValues(values(current, 'sshPublicKey')),
+          expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
+        );
   if (wanted !== undefined) await assertGroupsExist(client, wanted, baseDN);
   const changes = buildUserChanges(input, value(current, 'info'));
   if (input.accountLocked !== undefined && input.accountLocked !== (value(current, 'pwdAccountLockedTime') !== undefined)) {
@@ -289,6 +349,8 @@ export const updateUser = async (client: Client, name: string, input: UserUpdate
   }
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
   for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
+  // Keys first: the only step that can still be refused (a concurrent duplicate), and it undoes itself.
+  if (keys !== undefined) await applyKeyPlan(client, dn, keys);
   if (changes.length > 0) await client.modify(dn, changes);
   if (input.userPassword !== undefined) await setPassword(client, dn, input.userPassword);
   for (const group of add) await addMember(client, group, dn, baseDN);

@@ -54,7 +54,14 @@ export async function setup(project: TestProject): Promise<void> {
   const lambdaPort = await freePort();
   offline = spawn(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'offline', '--stage', 'local'], {
     cwd: repoRoot,
-    env: { ...process.env, ...env, STAGE: 'local', PORT: String(httpPort), OFFLINE_LAMBDA_PORT: String(lambdaPort) },
+    env: {
+      ...process.env,
+      ...env,
+      STAGE: 'local',
+      PORT: String(httpPort),
+      OFFLINE_LAMBDA_PORT: String(lambdaPort),
+      ESBUILD_WORK_FOLDER: `.esbuild-test-${process.pid}`,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -80,5 +87,6 @@ export async function teardown(): Promise<void> {
     }
   }
   await directory?.stop();
+  await rm(path.join(repoRoot, `.esbuild-test-${process.pid}`), { recursive: true, force: true });
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
 }

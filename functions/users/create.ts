@@ -1,4 +1,4 @@
-// POST /api/users — create a user with password, lock state and groups; 201 with [user].
+// POST /api/users — create a user with password, lock state, groups and SSH keys; 201 with [user].
 import { config } from '../../lib/config.js';
 import { json, route } from '../../lib/handler.js';
 import { createUser, toUserJson, UserCreateSchema } from '../../lib/users.js';

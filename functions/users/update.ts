@@ -1,5 +1,5 @@
 // PUT /api/users/{name} — update a user. Admins may change everything but cn; a user may change
-// only their own names, mail and password.
+// only their own names, mail, password and SSH keys (keys for groups they already belong to).
 import { config } from '../../lib/config.js';
 import { forbidden } from '../../lib/errors.js';
 import { json, route } from '../../lib/handler.js';

@@ -1,5 +1,6 @@
 // The users API, handlers invoked directly with real API Gateway v2 events against the private
 // slapd: the whole CRUD cycle, every error status, and hostile input that must change nothing.
+import { createServer, type AddressInfo } from 'node:net';
 import { Attribute, Change } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as login } from '../../functions/auth/login.js';
@@ -294,6 +295,26 @@ describe('failures half way', () => {
     } finally {
       process.env.LDAP_URL = url;
       reloadConfig();
+    }
+  });
+
+  it('answers 503 when the directory accepts connections but never answers (operation timeout)', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const saved = { url: process.env.LDAP_URL, timeout: process.env.LDAP_TIMEOUT_MS };
+    process.env.LDAP_URL = `ldap://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    process.env.LDAP_TIMEOUT_MS = '300';
+    reloadConfig();
+    try {
+      const started = Date.now();
+      const reply = await get('alice');
+      expect(reply.status).toBe(503);
+      expect(reply.body).toEqual({ msg: 'Directory unavailable' });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      Object.assign(process.env, { LDAP_URL: saved.url, LDAP_TIMEOUT_MS: saved.timeout });
+      reloadConfig();
+      silent.close();
     }
   });
 

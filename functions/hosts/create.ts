@@ -1,0 +1,10 @@
+// POST /api/hosts — create a host with its own group and its place in AllHosts (all or nothing);
+// 201 with [host].
+import { config } from '../../lib/config.js';
+import { json, route } from '../../lib/handler.js';
+import { createHost, HostCreateSchema, toHostJson } from '../../lib/hosts.js';
+
+export const handler = route({ access: 'admin', body: HostCreateSchema }, async ({ client, body }) => {
+  const { baseDN } = config().ldap;
+  return json(201, [toHostJson(await createHost(client, body, baseDN), baseDN)]);
+});

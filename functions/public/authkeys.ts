@@ -1,0 +1,24 @@
+// GET or POST /api/authkeys?username=&host=[&fingerprint=] — the authorized_keys lines sshd may
+// accept for that login on that host (no token: sshd's AuthorizedKeysCommand calls it, see
+// scripts/sshd/auth.sh). Parameters come from the query string or a form or JSON body (query
+// wins). Missing parameters are a 400; names that cannot exist, unknown users and hosts get an
+// empty 200, like any login that has no keys.
+import { z } from 'zod';
+import { authkeysBody, AuthkeysParamsSchema, canMatch, decide, readFacts } from '../../lib/authkeys.js';
+import { config } from '../../lib/config.js';
+import { route, text } from '../../lib/handler.js';
+import { log } from '../../lib/log.js';
+import { parseInput } from '../../lib/validation.js';
+
+/** The body's fields are checked together with the query's, below. */
+const FormBody = z.record(z.string(), z.unknown());
+
+export const handler = route({ access: 'public', body: FormBody, form: true }, async ({ client, event, body }) => {
+  const params = parseInput(AuthkeysParamsSchema, { ...body, ...event.queryStringParameters });
+  if (!canMatch(params)) return text(200, '');
+  const { baseDN } = config().ldap;
+  const { users, hostMemberOf } = await readFacts(client, params, baseDN);
+  const decision = decide(users, hostMemberOf, params, baseDN, new Date());
+  for (const invalid of decision.invalid) log('warn', 'authkeys skipped an invalid stored key', { requestId: event.requestContext.requestId, ...invalid });
+  return text(200, authkeysBody(decision.lines));
+});

@@ -1,0 +1,151 @@
+// Groups: the mapping between groupOfNames entries under ou=groups and the API's JSON, the input
+// schemas, the pure entry builder, and the small `*Group` operations the handlers call.
+// Members are existing users and hosts only, written as the directory holds their DNs; an empty
+// group holds the placeholder member (lib/placeholder.ts), which no response ever shows.
+import { AlreadyExistsError, EqualityFilter, type Client, type Entry } from 'ldapts';
+import { z } from 'zod';
+import { ADMIN_GROUP, HOSTS_GROUP } from './auth.js';
+import { readEntry, searchChildren, value, values } from './directory.js';
+import { containerDN, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
+import { badRequest, conflict, forbidden, notFound } from './errors.js';
+import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
+import { placeholderMember } from './placeholder.js';
+import { diffDNs } from './users.js';
+import { dnList, text } from './validation.js';
+import { replace } from './writes.js';
+
+export const GROUP_ATTRIBUTES = ['cn', 'description', 'member'];
+
+export const GROUP_OBJECT_CLASSES = ['top', 'groupOfNames'];
+
+/** Groups the service itself depends on: administrators, and the list every host joins. */
+export const PROTECTED_GROUPS: readonly string[] = [ADMIN_GROUP, HOSTS_GROUP];
+
+/** cn compares case-insensitively, so `keyperadmins` names the protected group too. */
+export const isProtectedGroup = (name: string): boolean => PROTECTED_GROUPS.some((p) => p.toLowerCase() === name.toLowerCase());
+
+export interface GroupJson {
+  dn: string;
+  cn: string;
+  description?: string;
+  /** Always present (Keyper's console reads it unconditionally); [] for an empty group. */
+  members: string[];
+}
+
+export const toGroupJson = (entry: Entry, baseDN: string): GroupJson => {
+  const description = value(entry, 'description');
+  return {
+    dn: entry.dn,
+    cn: value(entry, 'cn') ?? '',
+    ...(description === undefined ? {} : { description }),
+    members: realMembers(values(entry, 'member'), baseDN),
+  };
+};
+
+/**
+ * A description (groups and hosts). Keyper's console sends `null` for a field left empty, so null
+ * and blank mean "none": omitted on create, removed on update.
+ */
+export const description = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), text(1024).nullable());
+
+export const GroupCreateSchema = z
+  .object({
+    cn: z.string().regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`),
+    description: description.optional(),
+    members: dnList.default([]),
+  })
+  .strict();
+export type GroupCreate = z.infer<typeof GroupCreateSchema>;
+
+export const GroupUpdateSchema = z
+  .object({
+    cn: z.string().optional(),
+    description: description.optional(),
+    members: dnList.optional(),
+  })
+  .strict();
+export type GroupUpdate = z.infer<typeof GroupUpdateSchema>;
+
+/** A new group's attributes; with no members it holds the placeholder (groupOfNames needs one). */
+export const buildGroupEntry = (
+  name: string,
+  groupDescription: string | null | undefined,
+  members: string[],
+  baseDN: string,
+): Record<string, string | string[]> => ({
+  objectClass: GROUP_OBJECT_CLASSES,
+  cn: name,
+  ...(groupDescription === null || groupDescription === undefined ? {} : { description: groupDescription }),
+  member: members.length > 0 ? members : [placeholderMember(baseDN)],
+});
+
+// ---- operations (one directory connection, passed in by the handler) ----
+
+export const groupDN = (name: string, baseDN: string): string => entityDN('group', name, baseDN);
+
+export const readGroup = async (client: Client, name: string, baseDN: string): Promise<Entry> => {
+  const entry = await readEntry(client, groupDN(name, baseDN), GROUP_ATTRIBUTES);
+  if (entry === undefined) throw notFound(`Group ${name} not found`);
+  return entry;
+};
+
+export const listGroups = async (client: Client, baseDN: string): Promise<GroupJson[]> => {
+  const filter = new EqualityFilter({ attribute: 'objectClass', value: 'groupOfNames' });
+  const entries = await searchChildren(client, containerDN('group', baseDN), filter, GROUP_ATTRIBUTES, { paged: true });
+  return entries.map((entry) => toGroupJson(entry, baseDN)).sort((a, b) => a.cn.localeCompare(b.cn));
+};
+
+/** The members as the directory holds their DNs; 400 naming those that are not existing users or hosts. */
+export const resolveMembers = async (client: Client, dns: string[], baseDN: string): Promise<string[]> => {
+  const { found, missing } = await resolveEntities(client, dns, ['user', 'host'], baseDN);
+  if (missing.length > 0) {
+    throw badRequest(`Unknown members: ${missing.join('; ')}`, { errors: { members: `not existing users or hosts: ${missing.join('; ')}` } });
+  }
+  return found;
+};
+
+/** Adds a group entry; a name already taken is a 409 that names it. */
+export const addGroupEntry = async (client: Client, name: string, attributes: Record<string, string | string[]>, baseDN: string): Promise<void> => {
+  try {
+    await client.add(groupDN(name, baseDN), attributes);
+  } catch (error) {
+    if (error instanceof AlreadyExistsError) throw conflict(`Group ${name} already exists`);
+    throw error;
+  }
+};
+
+/** Creates a group; every member is checked before the one write. */
+export const createGroup = async (client: Client, input: GroupCreate, baseDN: string): Promise<Entry> => {
+  const members = await resolveMembers(client, input.members, baseDN);
+  await addGroupEntry(client, input.cn, buildGroupEntry(input.cn, input.description, members, baseDN), baseDN);
+  return readGroup(client, input.cn, baseDN);
+};
+
+/**
+ * Updates description and members. `members` is the complete new list: the difference is applied
+ * one value at a time (adds first, so the group is never empty on the way and no concurrent change
+ * to other members is overwritten). Everything is validated before the first write.
+ */
+export const updateGroup = async (client: Client, name: string, input: GroupUpdate, baseDN: string): Promise<Entry> => {
+  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  const current = await readGroup(client, name, baseDN);
+  const dn = current.dn;
+  let add: string[] = [];
+  let remove: string[] = [];
+  if (input.members !== undefined) {
+    const wanted = await resolveMembers(client, input.members, baseDN);
+    assertAdminsRemain(dn, wanted, baseDN, 'members');
+    ({ add, remove } = diffDNs(realMembers(values(current, 'member'), baseDN), wanted));
+  }
+  if (input.description !== undefined) await client.modify(dn, [replace('description', input.description === null ? [] : [input.description])]);
+  for (const member of add) await addMember(client, dn, member, baseDN);
+  for (const member of remove) await removeMember(client, dn, member, baseDN);
+  return readGroup(client, name, baseDN);
+};
+
+/** Deletes a group; memberof drops it from its members' memberOf. KeyperAdmins and AllHosts stay. */
+export const deleteGroup = async (client: Client, name: string, baseDN: string): Promise<void> => {
+  if (isProtectedGroup(name)) throw forbidden(`Group ${name} is protected and cannot be deleted`);
+  const current = await readGroup(client, name, baseDN);
+  await client.del(current.dn);
+};

@@ -1,0 +1,200 @@
+// Hosts: the mapping between device entries under ou=Hosts and the API's JSON, the input schemas,
+// the pure builders of entries and modifications, and the `*Host` operations the handlers call.
+// A host comes with a group of its own name (containing it) and a place in AllHosts; creating and
+// deleting a host keeps the three together, and a failed create leaves nothing behind.
+import { AlreadyExistsError, EqualityFilter, NoSuchObjectError, type Change, type Client, type Entry } from 'ldapts';
+import { z } from 'zod';
+import { HOSTS_GROUP } from './auth.js';
+import { readEntry, searchChildren, value, values } from './directory.js';
+import { containerDN, entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
+import { badRequest, conflict, notFound } from './errors.js';
+import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
+import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
+import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
+import { dnList, duration, durationUnit, principal, unique } from './validation.js';
+import { replace, undo } from './writes.js';
+
+/** Attributes read for a host response (memberOf is operational and must be named). */
+export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf'];
+
+export const HOST_OBJECT_CLASSES = ['top', 'device', 'ldapPublicKey', 'extensibleObject'];
+
+export interface HostJson {
+  dn: string;
+  cn: string;
+  description?: string;
+  owners: string[];
+  memberOfs: string[];
+  principal: string[];
+  duration: number;
+  durationUnit: Info['durationUnit'];
+  /** Host certificates: the stored sshPublicKey JSON documents. */
+  sshPublicCerts: StoredKey[];
+}
+
+export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
+  const hostDescription = value(entry, 'description');
+  return {
+    dn: entry.dn,
+    cn: value(entry, 'cn') ?? '',
+    ...(hostDescription === undefined ? {} : { description: hostDescription }),
+    // refint leaves the placeholder in `owner` when the last owning user is deleted.
+    owners: realMembers(values(entry, 'owner'), baseDN),
+    memberOfs: values(entry, 'memberOf'),
+    principal: values(entry, 'pseudonym'),
+    ...parseInfo(value(entry, 'info')),
+    sshPublicCerts: parseStoredKeys(values(entry, 'sshPublicKey')),
+  };
+};
+
+const hostFields = {
+  description,
+  owners: dnList,
+  principal: z.array(principal).max(100),
+  duration,
+  durationUnit,
+};
+
+export const HostCreateSchema = z
+  .object({
+    cn: z.string().regex(HOST_NAME, `must be a DNS host name: labels of letters, digits and hyphens separated by dots (at most ${MAX_NAME_LENGTH})`),
+    description: hostFields.description.optional(),
+    owners: hostFields.owners.default([]),
+    principal: hostFields.principal.default([]),
+    // Keyper's console creates hosts with a name and description only: the default validity applies.
+    duration: hostFields.duration.default(DEFAULT_INFO.duration),
+    durationUnit: hostFields.durationUnit.default(DEFAULT_INFO.durationUnit),
+  })
+  .strict();
+export type HostCreate = z.infer<typeof HostCreateSchema>;
+
+export const HostUpdateSchema = z
+  .object({
+    cn: z.string().optional(),
+    description: hostFields.description.optional(),
+    owners: hostFields.owners.optional(),
+    principal: hostFields.principal.optional(),
+    duration: hostFields.duration.optional(),
+    durationUnit: hostFields.durationUnit.optional(),
+  })
+  .strict();
+export type HostUpdate = z.infer<typeof HostUpdateSchema>;
+
+/** The attributes of a new host entry; `owners` are DNs as the directory holds them. */
+export const buildHostEntry = (input: HostCreate, owners: string[]): Record<string, string | string[]> => ({
+  objectClass: HOST_OBJECT_CLASSES,
+  cn: input.cn,
+  ...(input.description === null || input.description === undefined ? {} : { description: input.description }),
+  ...(owners.length === 0 ? {} : { owner: owners }),
+  ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
+  info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
+});
+
+/** Modifications of an update; `owners` (resolved DNs) and `principal` replace the whole list. */
+export const buildHostChanges = (input: HostUpdate, owners: string[] | undefined, currentInfo: string | undefined): Change[] => {
+  const changes: Change[] = [];
+  if (input.description !== undefined) changes.push(replace('description', input.description === null ? [] : [input.description]));
+  if (owners !== undefined) changes.push(replace('owner', owners));
+  if (input.principal !== undefined) changes.push(replace('pseudonym', unique(input.principal)));
+  if (input.duration !== undefined || input.durationUnit !== undefined) {
+    const update: Partial<Info> = {};
+    if (input.duration !== undefined) update.duration = input.duration;
+    if (input.durationUnit !== undefined) update.durationUnit = input.durationUnit;
+    changes.push(replace('info', [mergeInfo(currentInfo, update)]));
+  }
+  return changes;
+};
+
+/** The description of the group created with a host (Keyper's wording). */
+export const hostGroupDescription = (name: string): string => `${name} Autocreated Group`;
+
+// ---- operations (one directory connection, passed in by the handler) ----
+
+export const hostDN = (name: string, baseDN: string): string => entityDN('host', name, baseDN);
+
+export const readHost = async (client: Client, name: string, baseDN: string): Promise<Entry> => {
+  const entry = await readEntry(client, hostDN(name, baseDN), HOST_ATTRIBUTES);
+  if (entry === undefined) throw notFound(`Host ${name} not found`);
+  return entry;
+};
+
+export const listHosts = async (client: Client, baseDN: string): Promise<HostJson[]> => {
+  const filter = new EqualityFilter({ attribute: 'objectClass', value: 'device' });
+  const entries = await searchChildren(client, containerDN('host', baseDN), filter, HOST_ATTRIBUTES, { paged: true });
+  return entries.map((entry) => toHostJson(entry, baseDN)).sort((a, b) => a.cn.localeCompare(b.cn));
+};
+
+/** The owners as the directory holds their DNs; 400 naming those that are not existing users. */
+const resolveOwners = async (client: Client, dns: string[], baseDN: string): Promise<string[]> => {
+  const { found, missing } = await resolveEntities(client, dns, ['user'], baseDN);
+  if (missing.length > 0) {
+    throw badRequest(`Unknown owners: ${missing.join('; ')}`, { errors: { owners: `not existing users: ${missing.join('; ')}` } });
+  }
+  return found;
+};
+
+/**
+ * Creates a host in three steps: the entry, its own group (containing it), its place in AllHosts.
+ * When a step fails, the steps done are undone in reverse order and the step's error is rethrown
+ * (a group of the same name already existing is a 409), so the directory is as it was.
+ */
+export const createHost = async (client: Client, input: HostCreate, baseDN: string): Promise<Entry> => {
+  const owners = await resolveOwners(client, input.owners, baseDN);
+  const dn = hostDN(input.cn, baseDN);
+  try {
+    await client.add(dn, buildHostEntry(input, owners));
+  } catch (error) {
+    if (error instanceof AlreadyExistsError) throw conflict(`Host ${input.cn} already exists`);
+    throw error;
+  }
+  const undoSteps: { what: string; step: () => Promise<void> }[] = [{ what: `add host ${input.cn}`, step: () => client.del(dn) }];
+  try {
+    const ownGroup = groupDN(input.cn, baseDN);
+    await addGroupEntry(client, input.cn, buildGroupEntry(input.cn, hostGroupDescription(input.cn), [dn], baseDN), baseDN);
+    undoSteps.push({ what: `add group ${input.cn}`, step: () => client.del(ownGroup) });
+    const allHosts = groupDN(HOSTS_GROUP, baseDN);
+    // Registered before the step: addMember is two modifies and may fail after the first, and
+    // removeMember is a no-op when the host never got in. (The group's undo must wait for success:
+    // deleting on a failed add would delete someone else's group of that name.)
+    undoSteps.push({ what: `add ${input.cn} to ${HOSTS_GROUP}`, step: () => removeMember(client, allHosts, dn, baseDN) });
+    await addMember(client, allHosts, dn, baseDN);
+  } catch (error) {
+    for (const { what, step } of undoSteps.reverse()) await undo(`create host ${input.cn}: ${what}`, step);
+    throw error;
+  }
+  return readHost(client, input.cn, baseDN);
+};
+
+/** Applies an update; owners are checked before the one modify. */
+export const updateHost = async (client: Client, name: string, input: HostUpdate, baseDN: string): Promise<Entry> => {
+  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  const current = await readHost(client, name, baseDN);
+  const owners = input.owners === undefined ? undefined : await resolveOwners(client, input.owners, baseDN);
+  const changes = buildHostChanges(input, owners, value(current, 'info'));
+  if (changes.length > 0) await client.modify(current.dn, changes);
+  return readHost(client, name, baseDN);
+};
+
+/**
+ * Deletes a host: out of every group it is in (removeMember keeps each group valid), then its own
+ * group, then the entry. A repeated delete after a failure picks up where the first one stopped.
+ */
+export const deleteHost = async (client: Client, name: string, baseDN: string): Promise<void> => {
+  const current = await readHost(client, name, baseDN);
+  const ownGroup = groupDN(name, baseDN);
+  // A host can never be created under a protected group's name; should one exist anyway, its
+  // namesake group stays and only loses the host.
+  const deleteOwnGroup = !isProtectedGroup(name);
+  for (const group of values(current, 'memberOf')) {
+    if (deleteOwnGroup && sameDN(group, ownGroup)) continue;
+    await removeMember(client, group, current.dn, baseDN);
+  }
+  if (deleteOwnGroup) {
+    try {
+      await client.del(ownGroup);
+    } catch (error) {
+      if (!(error instanceof NoSuchObjectError)) throw error;
+    }
+  }
+  await client.del(current.dn);
+};

@@ -1,0 +1,326 @@
+// SSH public keys stored on users: Keyper's value format (one JSON document per `sshPublicKey`
+// value), the input schema of key changes, the pure checks and builders, and the writes that add
+// or delete single values. Values are never rewritten: what Keyper stored reads back as stored.
+// Certificates (keytype 1) arrive with the CA; until then only an empty list is accepted.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Attribute, Change, NoSuchAttributeError, TypeOrValueExistsError, type Client } from 'ldapts';
+import { z } from 'zod';
+import { readEntry, values } from './directory.js';
+import { normalizeDN } from './dn.js';
+import { apiError, badRequest, conflict } from './errors.js';
+import { parsePublicKey, SshKeyError, type ParsedKey } from './sshkeys.js';
+import { dnList, text } from './validation.js';
+
+/** A stored sshPublicKey value: Keyper's JSON, passed through as stored (unknown keys kept). */
+export type StoredKey = Record<string, unknown> & { keytype?: number };
+
+/** A stored value together with its exact text, which is what a delete must name. */
+export interface StoredValue {
+  raw: string;
+  key: StoredKey;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export const parseStoredValue = (raw: string): StoredKey | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return isRecord(parsed) ? (parsed as StoredKey) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** The JSON values of the attribute; values that are not JSON objects are not keys and are skipped. */
+export const storedValues = (raw: string[]): StoredValue[] =>
+  raw.flatMap((r) => {
+    const key = parseStoredValue(r);
+    return key === undefined ? [] : [{ raw: r, key }];
+  });
+
+export const parseStoredKeys = (raw: string[]): StoredKey[] => storedValues(raw).map(({ key }) => key);
+
+/** Plain public keys: keytype 0, or no keytype at all (Keyper's older values), as Keyper sorts them. */
+export const isPlainKey = (key: StoredKey): boolean => key.keytype !== 1;
+
+export const keyIdOf = (key: StoredKey): number | undefined =>
+  typeof key.keyid === 'number' && Number.isInteger(key.keyid) ? key.keyid : undefined;
+
+/** The fingerprint of a stored key: the stored field, or computed from its key line when absent. */
+export const storedFingerprint = (key: StoredKey): string | undefined => {
+  if (typeof key.fingerprint === 'string') return key.fingerprint;
+  if (typeof key.key !== 'string') return undefined;
+  try {
+    return parsePublicKey(key.key).fingerprint;
+  } catch {
+    return undefined;
+  }
+};
+
+// ---- expiry: Keyper's `dateExpire`, UTC YYYYMMDDHHMMSS (older values YYYYMMDD) ----
+
+const UNIT_MS = { Hours: 3_600_000, Days: 86_400_000, Weeks: 7 * 86_400_000 } as const;
+
+export interface Validity {
+  duration: number;
+  durationUnit: keyof typeof UNIT_MS;
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+export const formatExpiry = (date: Date): string =>
+  `${pad(date.getUTCFullYear(), 4)}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}` +
+  `${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}`;
+
+export const expiryAfter = (now: Date, validity: Validity): string =>
+  formatExpiry(new Date(now.getTime() + validity.duration * UNIT_MS[validity.durationUnit]));
+
+/**
+ * The instant a `dateExpire` value ends, or undefined when it is not a real date in either form.
+ * A date-only value ends at the start of that day (UTC), as Keyper's strptime of it did.
+ */
+export const parseExpiry = (raw: unknown): Date | undefined => {
+  if (typeof raw !== 'string') return undefined;
+  const match = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2}))?$/.exec(raw);
+  if (match === null) return undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Date.UTC rolls 20240230 over into March; a value that does not round-trip is not a date.
+  const roundTrip = formatExpiry(date).slice(0, raw.length);
+  return roundTrip === raw ? date : undefined;
+};
+
+// ---- input: entries without keyid are added, entries with keyid are removed ----
+
+export const KeyAdditionSchema = z
+  .object({
+    name: text(100),
+    key: z.string(),
+    /** Optional: Keyper's console sends the one it computed; it must equal the server's. */
+    fingerprint: z.string().max(100).optional(),
+    hostGroups: dnList.default([]),
+  })
+  .strict();
+export type KeyAddition = z.infer<typeof KeyAdditionSchema>;
+
+/** Keyper's console sends the whole stored key to delete it: only keyid (and fingerprint) matter. */
+export const KeyRemovalSchema = z.object({ keyid: z.number().int().min(0).max(1_000_000) }).loose();
+export type KeyRemoval = z.infer<typeof KeyRemovalSchema>;
+
+export type KeyChange = KeyAddition | KeyRemoval;
+
+/**
+ * One entry of `sshPublicKeys`: validated as a removal when it carries a keyid, else as an
+ * addition, so a 400 names the fields of the schema that applies (a union would say only
+ * "Invalid input").
+ */
+const keyChange = z.unknown().transform((entry, ctx): KeyChange => {
+  const result = isRecord(entry) && entry.keyid !== undefined ? KeyRemovalSchema.safeParse(entry) : KeyAdditionSchema.safeParse(entry);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) ctx.issues.push({ ...issue, input: entry } as z.core.$ZodRawIssue);
+  return z.NEVER;
+});
+
+export const keyChanges = z.array(keyChange).max(100, 'must be at most 100 keys');
+
+export const isRemoval = (change: KeyChange): change is KeyRemoval => 'keyid' in change;
+
+export const splitKeyChanges = (changes: KeyChange[]): { additions: KeyAddition[]; removals: KeyRemoval[] } => ({
+  additions: changes.filter((c): c is KeyAddition => !isRemoval(c)),
+  removals: changes.filter(isRemoval),
+});
+
+/** `sshPublicCerts`: the field exists for Keyper's console, which sends `[]`. */
+export const certChanges = z.array(z.unknown()).max(100, 'must be at most 100 certificates');
+
+export const assertNoCertificates = (certs: unknown[] | undefined): void => {
+  if (certs !== undefined && certs.length > 0) {
+    throw badRequest('SSH certificates are not supported yet', { errors: { sshPublicCerts: 'certificates are not supported yet' } });
+  }
+};
+
+// ---- pure checks and builders ----
+
+/** A key that passed every check, ready to be stored. */
+export interface NewKey {
+  name: string;
+  /** The key line as parsePublicKey normalises it. */
+  key: string;
+  fingerprint: string;
+  hostGroups: string[];
+}
+
+/** Checks one addition; problems go into `errors` under `sshPublicKeys.<index>.<field>`. */
+const checkAddition = (addition: KeyAddition, field: string, groups: Set<string>, errors: Record<string, string>): NewKey | undefined => {
+  let parsed: ParsedKey;
+  try {
+    parsed = parsePublicKey(addition.key);
+  } catch (error) {
+    if (!(error instanceof SshKeyError)) throw error;
+    errors[`${field}.key`] = error.message;
+    return undefined;
+  }
+  if (addition.fingerprint !== undefined && addition.fingerprint !== parsed.fingerprint) {
+    errors[`${field}.fingerprint`] = `does not match the key (${parsed.fingerprint})`;
+  }
+  const hostGroups = [...new Map(addition.hostGroups.map((dn) => [normalizeDN(dn), dn])).values()];
+  const outside = hostGroups.filter((dn) => !groups.has(normalizeDN(dn)));
+  if (outside.length > 0) errors[`${field}.hostGroups`] = `not groups of the user: ${outside.join('; ')}`;
+  return { name: addition.name, key: parsed.line, fingerprint: parsed.fingerprint, hostGroups };
+};
+
+/**
+ * Parses and checks keys to add: the key itself (the parser's reason), the client's fingerprint,
+ * and hostGroups ⊆ `memberOf` (the user's groups after this request). Every failing field goes
+ * into one 400. The same key twice in one request is a 409, as it is against stored keys.
+ */
+export const prepareAdditions = (additions: KeyAddition[], memberOf: string[]): NewKey[] => {
+  const groups = new Set(memberOf.map(normalizeDN));
+  const errors: Record<string, string> = {};
+  const prepared = additions.flatMap((addition, index) => checkAddition(addition, `sshPublicKeys.${index}`, groups, errors) ?? []);
+  const failing = Object.keys(errors);
+  if (failing.length > 0) {
+    // One problem: say it in msg, which is all Keyper's console shows.
+    const msg = failing.length === 1 ? `Invalid ${failing[0]}: ${errors[failing[0] ?? '']}` : `Invalid input: ${failing.join(', ')}`;
+    throw badRequest(msg, { errors });
+  }
+  const seen = new Set<string>();
+  for (const key of prepared) {
+    if (seen.has(key.fingerprint)) throw conflict(`SSH key ${key.fingerprint} is in the request twice`);
+    seen.add(key.fingerprint);
+  }
+  return prepared;
+};
+
+/** 409 when a key to add is already stored for the user (values being removed do not count). */
+export const assertNotStored = (keys: NewKey[], stored: StoredValue[]): void => {
+  const fingerprints = new Set(stored.filter(({ key }) => isPlainKey(key)).map(({ key }) => storedFingerprint(key)));
+  const duplicate = keys.find((key) => fingerprints.has(key.fingerprint));
+  if (duplicate !== undefined) throw conflict(`SSH key ${duplicate.fingerprint} is already stored for this user`);
+};
+
+/**
+ * The stored values a removal names: a plain key with that keyid and, when the request carries
+ * the fingerprint (Keyper's console sends the whole stored key), that fingerprint too, so that a
+ * value briefly sharing the keyid during a concurrent addition is never the one deleted.
+ */
+export const valuesToRemove = (removals: KeyRemoval[], stored: StoredValue[]): StoredValue[] =>
+  stored.filter(({ key }) =>
+    isPlainKey(key) &&
+    removals.some((removal) =>
+      removal.keyid === keyIdOf(key) && (typeof removal.fingerprint !== 'string' || removal.fingerprint === storedFingerprint(key))),
+  );
+
+/** What one request does to a user's keys, decided before the first write. */
+export interface KeyPlan {
+  /** Stored values to delete (exact strings). */
+  remove: StoredValue[];
+  add: NewKey[];
+  dateExpire: string;
+  /** The values as read before the request, minus those to delete. */
+  remaining: StoredValue[];
+}
+
+/**
+ * Decides a request's key changes against the stored values: removals name stored values (one
+ * already gone is nothing to do), additions are checked, and a key stored already (and not being
+ * removed by the same request) is a 409.
+ */
+export const planKeyChanges = (changes: KeyChange[], memberOf: string[], stored: StoredValue[], dateExpire: string): KeyPlan => {
+  const { additions, removals } = splitKeyChanges(changes);
+  const add = prepareAdditions(additions, memberOf);
+  const remove = valuesToRemove(removals, stored);
+  const remaining = stored.filter((v) => !remove.includes(v));
+  assertNotStored(add, remaining);
+  return { remove, add, dateExpire, remaining };
+};
+
+/** Plain keys number from 0: one past the highest plain keyid, skipping ids any value already uses. */
+export const nextKeyId = (stored: StoredKey[]): number => {
+  const used = new Set(stored.map(keyIdOf).filter((id): id is number => id !== undefined));
+  const plain = stored.filter(isPlainKey).map(keyIdOf).filter((id): id is number => id !== undefined);
+  let id = plain.length === 0 ? 0 : Math.max(...plain) + 1;
+  while (used.has(id)) id += 1;
+  return id;
+};
+
+/** The stored JSON of a new key, in Keyper's field order (request fields, then the server's). */
+export const keyValue = (key: NewKey, keyid: number, dateExpire: string): string =>
+  JSON.stringify({ name: key.name, key: key.key, fingerprint: key.fingerprint, hostGroups: key.hostGroups, keyid, keytype: 0, dateExpire });
+
+/** Values for the keys of a user being created: nobody else can write the entry yet, so 0..n-1. */
+export const initialKeyValues = (keys: NewKey[], dateExpire: string): string[] => keys.map((key, keyid) => keyValue(key, keyid, dateExpire));
+
+// ---- writes of single values ----
+
+const valueChange = (operation: 'add' | 'delete', raw: string): Change =>
+  new Change({ operation, modification: new Attribute({ type: 'sshPublicKey', values: [raw] }) });
+
+export const readKeyValues = async (client: Client, dn: string): Promise<StoredValue[]> =>
+  storedValues(values((await readEntry(client, dn, ['sshPublicKey'])) ?? { dn }, 'sshPublicKey'));
+
+/** Adds exactly this value back (undoing a delete); one present again is not an error. */
+export const restoreKeyValue = async (client: Client, dn: string, raw: string): Promise<void> => {
+  try {
+    await client.modify(dn, [valueChange('add', raw)]);
+  } catch (error) {
+    if (!(error instanceof TypeOrValueExistsError)) throw error;
+  }
+};
+
+/** Deletes exactly this value; one already gone (a concurrent removal) is not an error. */
+export const deleteKeyValue = async (client: Client, dn: string, raw: string): Promise<void> => {
+  try {
+    await client.modify(dn, [valueChange('delete', raw)]);
+  } catch (error) {
+    if (!(error instanceof NoSuchAttributeError)) throw error;
+  }
+};
+
+const MAX_ATTEMPTS = 40;
+
+/** Whether a plain key with this fingerprint is among the values. */
+const hasFingerprint = (stored: StoredValue[], fingerprint: string): boolean =>
+  stored.some(({ key }) => isPlainKey(key) && storedFingerprint(key) === fingerprint);
+
+/**
+ * Adds one key with a keyid no other value of the user has, safely under concurrent additions.
+ *
+ * LDAP has no "add if no value has this keyid", and reading, choosing and replacing the whole
+ * attribute would lose concurrent writes. So: choose the next free keyid, add the value (a single
+ * value add, which never touches other values), then read the attribute back. If another value
+ * has the same keyid, or the same key, delete ours, wait a random moment, read again and start
+ * over (a key now stored by someone else is then a 409). Two writers that chose the same id cannot
+ * both keep it: each reads after its own add, so the later add of the two is visible to its own
+ * writer's read, and that writer backs off (both may back off; the random pause separates them).
+ * This relies on one directory ordering the writes, which a single (or single-master) slapd does.
+ */
+export const addKeyValue = async (
+  client: Client,
+  dn: string,
+  key: NewKey,
+  dateExpire: string,
+  initial: StoredValue[],
+): Promise<{ raw: string; current: StoredValue[] }> => {
+  const duplicate = () => conflict(`SSH key ${key.fingerprint} is already stored for this user`);
+  let current = initial;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+    if (hasFingerprint(current, key.fingerprint)) throw duplicate();
+    const keyid = nextKeyId(current.map(({ key: k }) => k));
+    const raw = keyValue(key, keyid, dateExpire);
+    try {
+      await client.modify(dn, [valueChange('add', raw)]);
+    } catch (error) {
+      // Only an identical value (same key, same id, same second) can exist already: a duplicate.
+      if (error instanceof TypeOrValueExistsError) throw duplicate();
+      throw error;
+    }
+    const after = await readKeyValues(client, dn);
+    const others = after.filter((v) => v.raw !== raw);
+    if (!hasFingerprint(others, key.fingerprint) && !others.some((v) => keyIdOf(v.key) === keyid)) return { raw, current: after };
+    await deleteKeyValue(client, dn, raw);
+    await sleep(Math.random() * 5 * Math.min(attempt + 1, 8));
+    current = await readKeyValues(client, dn);
+  }
+  throw apiError(503, 'Too many concurrent key changes for this user, try again');
+};

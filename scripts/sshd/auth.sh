@@ -1,0 +1,71 @@
+#!/bin/sh
+# Keyper: sshd's AuthorizedKeysCommand. Prints the public keys that Keyper allows to log in as
+# the requested account on this host, one authorized_keys line each, and nothing else.
+#
+# Install (root-owned, mode 0755, in a directory only root can write, as sshd requires):
+#   install -d -o root -g root -m 0755 /etc/ssh/keyper
+#   install -o root -g root -m 0755 auth.sh /etc/ssh/keyper/auth.sh
+#   printf 'KEYPER_API_URL=https://keyper.example.org/api\n' > /etc/ssh/keyper/keyper.env
+# sshd_config:
+#   AuthorizedKeysCommand /etc/ssh/keyper/auth.sh %u %f
+#   AuthorizedKeysCommandUser nobody
+#
+# Settings: the variables below, or lines `NAME=value` in keyper.env next to this script (read as
+# data, never executed; sshd gives the command a clean environment, so exported variables do not
+# reach it):
+#   KEYPER_API_URL   the API base URL, ending in /api (required)
+#   KEYPER_HOSTNAME  this host's name in Keyper (default: `uname -n`)
+#   KEYPER_TIMEOUT   seconds before giving up (default 5; sshd waits for us at every login)
+#
+# Fails closed: any error (no URL, API unreachable, non-2xx answer, timeout) prints nothing and
+# exits non-zero, and sshd then accepts no key from this command. The answer is printed only once
+# it has arrived completely, so a broken transfer never yields a partial list.
+
+KEYPER_API_URL=""
+KEYPER_HOSTNAME=""
+KEYPER_TIMEOUT="5"
+
+PATH=/usr/local/bin:/usr/bin:/bin
+export PATH
+umask 077
+
+conf="$(dirname -- "$0")/keyper.env"
+if [ -r "$conf" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    value=${line#*=}
+    value=${value#\"}
+    value=${value%\"}
+    case $line in
+      KEYPER_API_URL=*) KEYPER_API_URL=$value ;;
+      KEYPER_HOSTNAME=*) KEYPER_HOSTNAME=$value ;;
+      KEYPER_TIMEOUT=*) KEYPER_TIMEOUT=$value ;;
+    esac
+  done < "$conf"
+fi
+
+user=${1-}
+fingerprint=${2-}
+host=${KEYPER_HOSTNAME:-$(uname -n)}
+
+if [ -z "$user" ] || [ -z "$host" ]; then
+  echo "keyper auth.sh: usage: auth.sh <user> [<fingerprint>]" >&2
+  exit 2
+fi
+if [ -z "$KEYPER_API_URL" ]; then
+  echo "keyper auth.sh: KEYPER_API_URL is not set (in $conf or at the top of $0)" >&2
+  exit 2
+fi
+
+# -q first: ignore any .curlrc. -f: an HTTP error status is a failure. --proto: never follow
+# the URL to anything but HTTP(S).
+set -- -q -s -f -m "$KEYPER_TIMEOUT" --proto '=http,https' -G \
+  --data-urlencode "username=$user" --data-urlencode "host=$host"
+if [ -n "$fingerprint" ]; then
+  set -- "$@" --data-urlencode "fingerprint=$fingerprint"
+fi
+
+keys=$(curl "$@" "$KEYPER_API_URL/authkeys") || exit 1
+if [ -n "$keys" ]; then
+  printf '%s\n' "$keys"
+fi
+exit 0

@@ -1,0 +1,243 @@
+// GET/POST /api/authkeys over HTTP through serverless-offline: a decision table of user × host ×
+// key state with the exact body for each, the request forms sshd scripts use (query, form,
+// Keyper's curl line with the real curl), and the shipped auth.sh against the running API.
+import { execFile } from 'node:child_process';
+import { access, chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePublicKey } from '../../lib/sshkeys.js';
+import { ed25519Line } from '../../scripts/sshkey-lines.js';
+import { addGroup, addHost, addStoredValues, authkeys, deleteEntries, patchStoredKey } from '../authkeys-helpers.js';
+import { ADMIN_PASSWORD, apiUrl, groupDN, hostDN, http, login, uniqueName, type Reply } from '../helpers.js';
+
+const run = promisify(execFile);
+const AUTH_SH = fileURLToPath(new URL('../../scripts/sshd/auth.sh', import.meta.url));
+
+const fp = (line: string): string => parsePublicKey(line).fingerprint;
+
+let admin = '';
+const users: string[] = [];
+
+/** Creates a user through the API as admin: groups, principals and keys in one request. */
+const createUser = async (groups: string[], keys: { line: string; hostGroups: string[] }[], extra: Record<string, unknown> = {}): Promise<string> => {
+  const cn = uniqueName('ak');
+  users.push(cn);
+  const reply = await http('POST', '/users', {
+    token: admin,
+    json: {
+      cn,
+      userPassword: 'authkeys-test',
+      confirmPassword: 'authkeys-test',
+      givenName: 'Auth',
+      sn: 'Keys',
+      duration: 1,
+      durationUnit: 'Days',
+      memberOfs: groups,
+      sshPublicKeys: keys.map(({ line, hostGroups }, i) => ({ name: `key ${i}`, key: line, fingerprint: fp(line), hostGroups })),
+      ...extra,
+    },
+  });
+  expect(reply.status, reply.text).toBe(201);
+  return cn;
+};
+
+const put = async (name: string, json: unknown): Promise<Reply> => {
+  const reply = await http('PUT', `/users/${name}`, { token: admin, json });
+  expect(reply.status, reply.text).toBe(200);
+  return reply;
+};
+
+// The world of the table: hosts A and B (each in its own group), a team group with host A only.
+const hostA = uniqueName('akha');
+const hostB = uniqueName('akhb');
+const team = uniqueName('akteam');
+const principal = uniqueName('akprinc');
+const key = {
+  valid: ed25519Line('valid@laptop'),
+  expired: ed25519Line('expired@laptop'),
+  otherHost: ed25519Line('other@laptop'),
+  admin: ed25519Line('admin@laptop'),
+  locked: ed25519Line('locked@laptop'),
+  principal: ed25519Line('principal@laptop'),
+  leftGroup: ed25519Line('left@laptop'),
+  unknown: ed25519Line('never-stored'),
+};
+const names = { user: '', admin: '', locked: '', principalUser: '', leftGroup: '' };
+
+beforeAll(async () => {
+  admin = (await login('admin', ADMIN_PASSWORD)).access_token;
+  await addHost(hostA);
+  await addHost(hostB);
+  await addGroup(team, [hostDN(hostA)]);
+
+  names.user = await createUser([groupDN(hostA), groupDN(hostB)], [
+    { line: key.valid, hostGroups: [groupDN(hostA)] },
+    { line: key.expired, hostGroups: [groupDN(hostA)] },
+    { line: key.otherHost, hostGroups: [groupDN(hostB)] },
+  ]);
+  // What the API cannot do: expire a key, and store values it would refuse (skipped on output).
+  await patchStoredKey(names.user, fp(key.expired), { dateExpire: '20200101000000' });
+  await addStoredValues(names.user, [
+    JSON.stringify({ name: 'dsa', key: 'ssh-dss AAAAB3NzaC1kc3MAAACBAP8= old', hostGroups: [groupDN(hostA)], keyid: 50, keytype: 0, dateExpire: '20991231000000' }),
+    JSON.stringify({ name: 'two lines', key: `${ed25519Line()}\n${key.unknown}`, hostGroups: [groupDN(hostA)], keyid: 51, keytype: 0, dateExpire: '20991231000000' }),
+    'not json at all',
+  ]);
+
+  names.admin = await createUser([groupDN('KeyperAdmins')], [{ line: key.admin, hostGroups: [] }]);
+  names.locked = await createUser([groupDN(hostA)], [{ line: key.locked, hostGroups: [groupDN(hostA)] }]);
+  await put(names.locked, { accountLocked: true });
+  names.principalUser = await createUser([groupDN(team)], [{ line: key.principal, hostGroups: [groupDN(team)] }], { principal: [principal] });
+  names.leftGroup = await createUser([groupDN(hostA)], [{ line: key.leftGroup, hostGroups: [groupDN(hostA)] }]);
+  await put(names.leftGroup, { memberOfs: [] });
+});
+
+afterAll(async () => {
+  for (const name of users) await http('DELETE', `/users/${name}`, { token: admin });
+  await deleteEntries([groupDN(team), groupDN(hostA), groupDN(hostB), hostDN(hostA), hostDN(hostB)]);
+});
+
+describe('the decision table (exact bodies)', () => {
+  // username and host are resolved lazily: the names are made in beforeAll.
+  const rows: [string, () => Record<string, string>, () => string][] = [
+    ['valid key, its host', () => ({ username: names.user, host: hostA }), () => `${key.valid}\n`],
+    ['the key for the other host group, that host', () => ({ username: names.user, host: hostB }), () => `${key.otherHost}\n`],
+    ['fingerprint of the valid key', () => ({ username: names.user, host: hostA, fingerprint: fp(key.valid) }), () => `${key.valid}\n`],
+    ['fingerprint of a key for another host', () => ({ username: names.user, host: hostA, fingerprint: fp(key.otherHost) }), () => ''],
+    ['fingerprint of the expired key', () => ({ username: names.user, host: hostA, fingerprint: fp(key.expired) }), () => ''],
+    ['fingerprint of a key never stored', () => ({ username: names.user, host: hostA, fingerprint: fp(key.unknown) }), () => ''],
+    ['empty fingerprint (no filter)', () => ({ username: names.user, host: hostA, fingerprint: '' }), () => `${key.valid}\n`],
+    ['administrator, a host of no group of theirs', () => ({ username: names.admin, host: hostA }), () => `${key.admin}\n`],
+    ['administrator, another host', () => ({ username: names.admin, host: hostB }), () => `${key.admin}\n`],
+    ['administrator, fingerprint of the key', () => ({ username: names.admin, host: 'web1', fingerprint: fp(key.admin) }), () => `${key.admin}\n`],
+    ['administrator, unknown host', () => ({ username: names.admin, host: 'nosuchhost' }), () => ''],
+    ['locked user', () => ({ username: names.locked, host: hostA }), () => ''],
+    ['locked user, fingerprint of the key', () => ({ username: names.locked, host: hostA, fingerprint: fp(key.locked) }), () => ''],
+    ['principal for a user, a host of the team group', () => ({ username: principal, host: hostA }), () => `${key.principal}\n`],
+    ['the same user by name', () => ({ username: names.principalUser, host: hostA }), () => `${key.principal}\n`],
+    ['principal, a host outside the team group', () => ({ username: principal, host: hostB }), () => ''],
+    ['user removed from the host\'s group', () => ({ username: names.leftGroup, host: hostA }), () => ''],
+    ['unknown user', () => ({ username: 'nosuchuser', host: hostA }), () => ''],
+    ['unknown host', () => ({ username: names.user, host: 'nosuchhost' }), () => ''],
+    ['a user of the seed on a host of no group of theirs', () => ({ username: 'bob', host: hostA }), () => ''],
+    ['a username that cannot exist (filter characters)', () => ({ username: `${names.user})(cn=*`, host: hostA }), () => ''],
+    ['username *', () => ({ username: '*', host: hostA }), () => ''],
+    ['host *', () => ({ username: names.user, host: '*' }), () => ''],
+    ['host with a comma (DN injection)', () => ({ username: names.user, host: `${hostA},ou=Hosts` }), () => ''],
+  ];
+
+  it.each(rows)('%s', async (_, params, expected) => {
+    const reply = await authkeys(params());
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(reply.text).toBe(expected());
+  });
+
+  it('a user with several keys for the host gets each on its own line', async () => {
+    const second = ed25519Line('second@desk');
+    await put(names.principalUser, { sshPublicKeys: [{ name: 'desk', key: second, hostGroups: [groupDN(team)] }] });
+    const reply = await authkeys({ username: principal, host: hostA });
+    expect(reply.text).toBe(`${key.principal}\n${second}\n`);
+  });
+});
+
+describe('request forms', () => {
+  it('POST with a form body or JSON answers as GET does; the query string wins over the body', async () => {
+    const form = await http('POST', '/authkeys', {
+      body: new URLSearchParams({ username: names.user, host: hostA, key: 'ssh-ed25519#AAAA', serial: '12' }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect([form.status, form.text]).toEqual([200, `${key.valid}\n`]);
+    const jsonBody = await http('POST', '/authkeys', { json: { username: names.user, host: hostB } });
+    expect([jsonBody.status, jsonBody.text]).toEqual([200, `${key.otherHost}\n`]);
+    const both = await http('POST', `/authkeys?host=${hostB}`, {
+      body: new URLSearchParams({ username: names.user, host: hostA }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(both.text).toBe(`${key.otherHost}\n`);
+  });
+
+  it('400 JSON when username or host is missing', async () => {
+    const requests: Record<string, string>[] = [{ host: hostA }, { username: names.user }, { username: '', host: hostA }, {}];
+    for (const params of requests) {
+      const reply = await authkeys(params);
+      expect(reply.status, JSON.stringify(params)).toBe(400);
+      expect(reply.headers['content-type']).toMatch(/application\/json/);
+      expect((reply.body as { msg: string }).msg).toMatch(/^Invalid input: /);
+    }
+  });
+
+  it("Keyper's curl line, run with the real curl", async () => {
+    const alice = ed25519Line('alice@laptop');
+    await put('alice', { memberOfs: [groupDN('demo_servers'), groupDN('web1')], sshPublicKeys: [{ name: 'laptop', key: alice, hostGroups: [groupDN('web1')] }] });
+    try {
+      const curl = (fingerprint: string) =>
+        run('curl', ['-s', '-G', '--data-urlencode', 'username=alice', '--data-urlencode', 'host=web1', '--data-urlencode', `fingerprint=${fingerprint}`, `${apiUrl()}/authkeys`]);
+      expect((await curl(fp(alice))).stdout).toBe(`${alice}\n`);
+      expect((await curl(fp(key.valid))).stdout).toBe('');
+    } finally {
+      const stored = ((await http('GET', '/users/alice', { token: admin })).body as { sshPublicKeys: unknown[] }[])[0]!.sshPublicKeys;
+      await put('alice', { memberOfs: [groupDN('demo_servers')], sshPublicKeys: stored });
+    }
+  });
+});
+
+describe('the shipped auth.sh', () => {
+  let dir = '';
+  const script = () => path.join(dir, 'auth.sh');
+  const configure = (lines: string[]) => writeFile(path.join(dir, 'keyper.env'), `${lines.join('\n')}\n`);
+  const runScript = async (...args: string[]): Promise<{ code: number; stdout: string }> => {
+    try {
+      const { stdout } = await run('/bin/sh', [script(), ...args], { env: { PATH: '/usr/bin:/bin' } });
+      return { code: 0, stdout };
+    } catch (error) {
+      const failed = error as { code?: number; stdout?: string };
+      return { code: failed.code ?? -1, stdout: failed.stdout ?? '' };
+    }
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'keyper-authsh-'));
+    await copyFile(AUTH_SH, script());
+    await chmod(script(), 0o755);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints exactly the keys for the login (%u %f), reading its settings from keyper.env', async () => {
+    await configure(['# written by the test', `KEYPER_API_URL="${apiUrl()}"`, `KEYPER_HOSTNAME=${hostA}`]);
+    expect(await runScript(names.user, fp(key.valid))).toEqual({ code: 0, stdout: `${key.valid}\n` });
+    expect(await runScript(names.user)).toEqual({ code: 0, stdout: `${key.valid}\n` });
+    expect(await runScript(names.user, fp(key.otherHost))).toEqual({ code: 0, stdout: '' });
+    expect(await runScript(names.locked, fp(key.locked))).toEqual({ code: 0, stdout: '' });
+  });
+
+  it('fails closed: no output and a non-zero status when the API is unreachable, errors or is not configured', async () => {
+    await configure([`KEYPER_API_URL=http://127.0.0.1:1/api`, `KEYPER_HOSTNAME=${hostA}`]);
+    const unreachable = await runScript(names.user, fp(key.valid));
+    expect(unreachable.stdout).toBe('');
+    expect(unreachable.code).not.toBe(0);
+    await configure([`KEYPER_API_URL=${apiUrl()}/nosuchroute`, `KEYPER_HOSTNAME=${hostA}`]);
+    const notFound = await runScript(names.user);
+    expect(notFound.stdout).toBe('');
+    expect(notFound.code).not.toBe(0);
+    await configure([`KEYPER_HOSTNAME=${hostA}`]);
+    const unconfigured = await runScript(names.user);
+    expect(unconfigured.stdout).toBe('');
+    expect(unconfigured.code).not.toBe(0);
+    await configure([`KEYPER_API_URL=${apiUrl()}`, `KEYPER_HOSTNAME=${hostA}`]);
+    const noUser = await runScript('');
+    expect(noUser.stdout).toBe('');
+    expect(noUser.code).not.toBe(0);
+  });
+
+  it('never executes keyper.env', async () => {
+    const marker = path.join(dir, 'executed');
+    await configure([`KEYPER_API_URL=${apiUrl()}`, `KEYPER_HOSTNAME=${hostA}`, `touch ${marker}`, `KEYPER_TIMEOUT=$(touch ${marker})`]);
+    await runScript(names.user);
+    await expect(access(marker)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,95 @@
+// Pure mapping between directory entries and JSON, DN handling, sessions and error mapping.
+import { AlreadyExistsError, InvalidCredentialsError, NoSuchObjectError } from 'ldapts';
+import { describe, expect, it } from 'vitest';
+import { entityDN, normalizeDN, parseEntityDN, sameDN } from '../../lib/dn.js';
+import { apiError, toApiError } from '../../lib/errors.js';
+import { expiredRevocations, isRevoked, parseRevocation, revocationValue } from '../../lib/sessions.js';
+import { buildUserEntry, diffDNs, mergeInfo, parseInfo, toUserJson, UserCreateSchema } from '../../lib/users.js';
+import { duration } from '../../lib/validation.js';
+
+const BASE = 'dc=keyper,dc=example,dc=org';
+
+describe('DNs', () => {
+  it('escape values when building and parse only allowlisted names back', () => {
+    expect(entityDN('user', 'alice', BASE)).toBe(`cn=alice,ou=people,${BASE}`);
+    expect(entityDN('group', 'a,b', BASE)).toBe(`cn=a\\,b,ou=groups,${BASE}`);
+    expect(parseEntityDN(`CN=Web1 , OU=Hosts,${BASE.toUpperCase()}`, BASE)).toEqual({ kind: 'host', name: 'Web1' });
+    expect(parseEntityDN(`cn=alice,ou=people,${BASE}`, BASE)).toEqual({ kind: 'user', name: 'alice' });
+    for (const dn of [`cn=*,ou=people,${BASE}`, `cn=a,ou=x,ou=people,${BASE}`, `cn=alice,ou=people,dc=other`, `uid=alice,ou=people,${BASE}`, '']) {
+      expect(parseEntityDN(dn, BASE)).toBeUndefined();
+    }
+  });
+
+  it('compare as LDAP does: case and spacing of names and values', () => {
+    expect(normalizeDN('CN=KeyperAdmins, OU=groups,DC=Keyper')).toBe('cn=keyperadmins,ou=groups,dc=keyper');
+    expect(sameDN(`cn=KeyperAdmins,ou=groups,${BASE}`, `cn=keyperadmins, ou=Groups, ${BASE}`)).toBe(true);
+    expect(diffDNs(['cn=A,ou=g', 'cn=B,ou=g'], ['cn=b, OU=g', 'cn=C,ou=g'])).toEqual({ add: ['cn=C,ou=g'], remove: ['cn=A,ou=g'] });
+  });
+});
+
+describe('users', () => {
+  const entry = {
+    dn: `cn=carol,ou=people,${BASE}`,
+    cn: 'carol', uid: 'carol', sn: 'C', givenName: 'Carol', info: '{"duration": "30", "durationUnit": "Weeks"}',
+    pseudonym: ['c1', 'c2'], memberOf: `cn=g,ou=groups,${BASE}`, pwdAccountLockedTime: '20210101120000Z',
+    sshPublicKey: ['{"keyid": 0, "name": "a"}', '{"keyid": 100, "keytype": 1}', 'not json'],
+  };
+
+  it('map an entry to Keyper\'s JSON (string duration, keys by type, lock state)', () => {
+    expect(toUserJson(entry)).toEqual({
+      dn: entry.dn, cn: 'carol', uid: 'carol', sn: 'C', givenName: 'Carol', accountLocked: true, pwdAccountLockedTime: '20210101120000Z',
+      memberOfs: [`cn=g,ou=groups,${BASE}`], principal: ['c1', 'c2'], duration: 30, durationUnit: 'Weeks',
+      sshPublicKeys: [{ keyid: 0, name: 'a' }], sshPublicCerts: [{ keyid: 100, keytype: 1 }],
+    });
+  });
+
+  it('read info with defaults and merge updates keeping other keys', () => {
+    expect(parseInfo(undefined)).toEqual({ duration: 1, durationUnit: 'Days' });
+    expect(parseInfo('{"duration": 600, "durationUnit": "Days"}')).toEqual({ duration: 1, durationUnit: 'Days' });
+    expect(JSON.parse(mergeInfo('{"duration": "30", "durationUnit": "Days", "x": 1}', { duration: 5 }))).toEqual({ duration: 5, durationUnit: 'Days', x: 1 });
+  });
+
+  it('build a new entry in Keyper\'s layout, without the password', () => {
+    const input = UserCreateSchema.parse({
+      cn: 'dora', userPassword: 'password1', confirmPassword: 'password1', givenName: 'Dora', sn: 'D', duration: '7', durationUnit: 'Hours', principal: ['x', 'x'],
+    });
+    expect(buildUserEntry(input)).toEqual({
+      objectClass: ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'],
+      cn: 'dora', uid: 'dora', sn: 'D', givenName: 'Dora', pwdAttribute: 'userPassword', info: '{"duration":7,"durationUnit":"Hours"}', pseudonym: ['x'],
+    });
+  });
+
+  it('accept duration as an integer or digits, 1 to 500', () => {
+    expect(duration.parse('30')).toBe(30);
+    expect(duration.parse(500)).toBe(500);
+    for (const bad of ['0', '501', '', ' 3', '3.0', 0, 1.5, null]) expect(duration.safeParse(bad).success, String(bad)).toBe(false);
+  });
+});
+
+describe('sessions', () => {
+  it('round-trip revocations and prune the expired ones only', () => {
+    const sid = '0b5e1f43-0000-4000-8000-000000000000';
+    const value = revocationValue({ sid, until: 2000 });
+    expect(parseRevocation(value)).toEqual({ sid, until: 2000 });
+    expect(parseRevocation('https://example.org')).toBeUndefined();
+    expect(isRevoked(['https://example.org', value], sid)).toBe(true);
+    expect(isRevoked([value], 'other')).toBe(false);
+    expect(expiredRevocations(['https://example.org', value], 1999)).toEqual([]);
+    expect(expiredRevocations(['https://example.org', value], 2001)).toEqual([value]);
+  });
+});
+
+describe('errors', () => {
+  it('map directory failures to statuses without their text', () => {
+    expect(toApiError(new NoSuchObjectError('slapd says x')).body).toEqual({ msg: 'Not found' });
+    expect(toApiError(new AlreadyExistsError('slapd says y')).statusCode).toBe(409);
+    expect(toApiError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).body).toEqual({ msg: 'Directory unavailable' });
+    expect(toApiError(new Error('Connection timeout after 3000ms')).statusCode).toBe(503);
+    const other = toApiError(new InvalidCredentialsError('secret detail'));
+    expect(other.statusCode).toBe(500);
+    expect(other.message).not.toContain('secret detail');
+    const own = apiError(400, 'x', { errors: { a: 'b' } });
+    expect(toApiError(own)).toBe(own);
+    expect(JSON.parse(own.message)).toEqual({ msg: 'x', errors: { a: 'b' } });
+  });
+});
