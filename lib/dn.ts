@@ -63,3 +63,9 @@ export const parseEntityDN = (dn: string, baseDN: string): { kind: EntityKind; n
   }
   return undefined;
 };
+
+/** Which DNs to add and remove to turn `current` into `wanted`, compared as LDAP compares DNs. */
+export const diffDNs = (current: string[], wanted: string[]): { add: string[]; remove: string[] } => {
+  const has = (list: string[], dn: string) => list.some((other) => sameDN(other, dn));
+  return { add: wanted.filter((dn) => !has(current, dn)), remove: current.filter((dn) => !has(wanted, dn)) };
+};

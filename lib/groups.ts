@@ -6,11 +6,10 @@ import { AlreadyExistsError, EqualityFilter, type Client, type Entry } from 'lda
 import { z } from 'zod';
 import { ADMIN_GROUP, HOSTS_GROUP } from './auth.js';
 import { readEntry, searchChildren, value, values } from './directory.js';
-import { containerDN, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
+import { containerDN, diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
 import { badRequest, conflict, forbidden, notFound } from './errors.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
 import { placeholderMember } from './placeholder.js';
-import { diffDNs } from './users.js';
 import { dnList, text } from './validation.js';
 import { replace } from './writes.js';
 

@@ -4,9 +4,8 @@
 import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
 import { readEntry, searchChildren, value, values } from './directory.js';
-import { containerDN, entityDN, sameDN, USER_NAME } from './dn.js';
+import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
 import { badRequest, forbidden, notFound } from './errors.js';
-import { log } from './log.js';
 import { addMember, assertCanLeave, missingGroups, removeMember } from './membership.js';
 import {
   addKeyValue,
@@ -24,6 +23,7 @@ import {
   type StoredKey,
 } from './keys.js';
 import { dnList, duration, durationUnit, principal, text, unique } from './validation.js';
+import { replace, undo } from './writes.js';
 
 export { parseStoredKeys, type StoredKey } from './keys.js';
 
@@ -193,9 +193,6 @@ export const buildUserEntry = (input: UserCreate, keyValues: string[] = []): Rec
   ...(keyValues.length === 0 ? {} : { sshPublicKey: keyValues }),
 });
 
-const replace = (type: string, vals: string[]): Change =>
-  new Change({ operation: 'replace', modification: new Attribute({ type, values: vals }) });
-
 /** Modifications of the plain attributes an update touches (groups, password, lock are separate). */
 export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefined): Change[] => {
   const changes: Change[] = [];
@@ -286,15 +283,6 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
   return readUser(client, input.cn, baseDN);
 };
 
-/** Runs a compensation step; its own failure is logged, never allowed to hide the first error. */
-const undo = async (what: string, step: () => Promise<void>): Promise<void> => {
-  try {
-    await step();
-  } catch (error) {
-    log('error', 'undo failed', { what, error: String(error) });
-  }
-};
-
 /** The validity that new keys get: the user's, as this request leaves it. */
 const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info => ({
   ...parseInfo(currentInfo),
@@ -358,19 +346,20 @@ export const updateUser = async (client: Client, name: string, input: UserUpdate
   return readUser(client, name, baseDN);
 };
 
-/** Which DNs to add and remove to turn `current` into `wanted`, compared as LDAP compares DNs. */
-export const diffDNs = (current: string[], wanted: string[]): { add: string[]; remove: string[] } => {
-  const has = (list: string[], dn: string) => list.some((other) => sameDN(other, dn));
-  return { add: wanted.filter((dn) => !has(current, dn)), remove: current.filter((dn) => !has(wanted, dn)) };
-};
-
 export const PROTECTED_USERS = new Set(['admin']);
 
-/** Deletes a user after taking them out of their groups (so no group is left invalid). */
+/**
+ * Deletes a user after taking them out of their groups (so no group is left invalid) and off the
+ * hosts they own (refint would do it too, but only after the delete has answered).
+ */
 export const deleteUser = async (client: Client, name: string, baseDN: string): Promise<void> => {
   if (PROTECTED_USERS.has(name)) throw forbidden(`User ${name} is protected and cannot be deleted`);
   const current = await readUser(client, name, baseDN);
   for (const group of values(current, 'memberOf')) await assertCanLeave(client, group, current.dn, baseDN);
   for (const group of values(current, 'memberOf')) await removeMember(client, group, current.dn, baseDN);
+  const owned = await searchChildren(client, containerDN('host', baseDN), new EqualityFilter({ attribute: 'owner', value: current.dn }), ['cn']);
+  for (const host of owned) {
+    await client.modify(host.dn, [new Change({ operation: 'delete', modification: new Attribute({ type: 'owner', values: [current.dn] }) })]);
+  }
   await client.del(current.dn);
 };

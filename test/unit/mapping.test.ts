@@ -1,10 +1,10 @@
 // Pure mapping between directory entries and JSON, DN handling, sessions and error mapping.
 import { AlreadyExistsError, InvalidCredentialsError, NoSuchObjectError } from 'ldapts';
 import { describe, expect, it } from 'vitest';
-import { entityDN, normalizeDN, parseEntityDN, sameDN } from '../../lib/dn.js';
+import { diffDNs, entityDN, normalizeDN, parseEntityDN, sameDN } from '../../lib/dn.js';
 import { apiError, toApiError } from '../../lib/errors.js';
 import { expiredRevocations, isRevoked, parseRevocation, revocationValue } from '../../lib/sessions.js';
-import { buildUserEntry, diffDNs, mergeInfo, parseInfo, toUserJson, UserCreateSchema } from '../../lib/users.js';
+import { buildUserEntry, mergeInfo, parseInfo, toUserJson, UserCreateSchema } from '../../lib/users.js';
 import { duration } from '../../lib/validation.js';
 
 const BASE = 'dc=keyper,dc=example,dc=org';
