@@ -4,13 +4,11 @@
 // (a) over HTTP through serverless-offline, (b) by invoking the handler directly and (c) as the
 // raw LDAP lower bound (connect, bind, the handler's two searches, unbind with ldapts), each one
 // at a time and 10 at a time. Prints a table; asserts nothing; cleans up after itself.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { Attribute, Change, Client } from 'ldapts';
 import { HOST_FACT_ATTRIBUTES, USER_FACT_ATTRIBUTES, userLookupFilter } from '../lib/authkeys.js';
@@ -20,7 +18,7 @@ import { expiryAfter, keyValue } from '../lib/keys.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
 import { USER_OBJECT_CLASSES } from '../lib/users.js';
 import { startDirectory, type RunningDirectory } from './directory.js';
-import { waitForHttp } from './offline.js';
+import { startOffline, type RunningOffline } from './offline.js';
 import { freePort } from './ports.js';
 import { ed25519Line } from './sshkey-lines.js';
 
@@ -33,7 +31,6 @@ const CONCURRENCY = 10;
 /** The whole run stops (and cleans up) after this, whatever state it is in. */
 const DEADLINE_MS = 10 * 60_000;
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const BASE_DN = 'dc=keyper,dc=example,dc=org';
 
 interface Request {
@@ -234,15 +231,9 @@ const sample = (requests: Request[], n: number): Request[] => Array.from({ lengt
 const main = async (): Promise<void> => {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'keyper-bench-'));
   let directory: RunningDirectory | undefined;
-  let offline: ChildProcess | undefined;
+  let offline: RunningOffline | undefined;
   const cleanup = async (): Promise<void> => {
-    if (offline?.pid !== undefined && offline.exitCode === null) {
-      try {
-        process.kill(-offline.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
+    await offline?.stop();
     await directory?.stop();
     await rm(dataDir, { recursive: true, force: true });
   };
@@ -289,22 +280,8 @@ const main = async (): Promise<void> => {
     ];
     for (const concurrency of [1, CONCURRENCY]) rows.push(...(await measure(inProcess, requests, concurrency, 10)));
 
-    const httpPort = await freePort();
-    const output: string[] = [];
-    offline = spawn(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'offline', '--stage', 'local'], {
-      cwd: repoRoot,
-      env: { ...process.env, ...env, PORT: String(httpPort), OFFLINE_LAMBDA_PORT: String(await freePort()) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    offline.stdout?.on('data', (chunk: Buffer) => void output.push(chunk.toString()));
-    offline.stderr?.on('data', (chunk: Buffer) => void output.push(chunk.toString()));
-    const apiUrl = `http://127.0.0.1:${httpPort}/api`;
-    try {
-      await waitForHttp(`${apiUrl}/check_jwt_token`, 180_000, offline);
-    } catch (error) {
-      throw new Error(`serverless-offline did not start: ${String(error)}\n${output.join('').slice(-4000)}`);
-    }
+    offline = await startOffline(env);
+    const { apiUrl } = offline;
     console.log(`bench: serverless-offline on ${apiUrl}`);
     const overOffline: Mode[] = [{ name: 'HTTP (serverless-offline)', ask: overHttp(apiUrl), check: hasKey }];
     for (const concurrency of [1, CONCURRENCY]) rows.push(...(await measure(overOffline, requests, concurrency, 1)));

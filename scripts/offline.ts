@@ -1,6 +1,13 @@
-// Helpers for running serverless-offline from scripts and tests.
-import type { ChildProcess } from 'node:child_process';
+// Running serverless-offline from the tests and the benchmark: on free loopback ports, with its
+// own esbuild work folder (so it never clashes with a developer's `npm start`), stopped as a group.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 /** Polls `url` until it answers any HTTP status (the server is up), or fails after `timeoutMs`. */
 export const waitForHttp = async (url: string, timeoutMs: number, child?: ChildProcess): Promise<void> => {
@@ -15,4 +22,52 @@ export const waitForHttp = async (url: string, timeoutMs: number, child?: ChildP
       await sleep(250);
     }
   }
+};
+
+export interface RunningOffline {
+  /** Base URL of the API, e.g. http://127.0.0.1:41234/api */
+  apiUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `serverless offline --stage local` with `env` (the LDAP_* and JWT_SECRET settings). */
+export const startOffline = async (env: Record<string, string>, timeoutMs = 180_000): Promise<RunningOffline> => {
+  const httpPort = await freePort();
+  const workFolder = `.esbuild-offline-${process.pid}-${httpPort}`;
+  const child = spawn(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'offline', '--stage', 'local'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      ...env,
+      STAGE: 'local',
+      PORT: String(httpPort),
+      OFFLINE_LAMBDA_PORT: String(await freePort()),
+      ESBUILD_WORK_FOLDER: workFolder,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const output: string[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => void output.push(chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => void output.push(chunk.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.pid !== undefined && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+      } catch {
+        // already gone
+      }
+    }
+    await rm(path.join(repoRoot, workFolder), { recursive: true, force: true });
+  };
+  const apiUrl = `http://127.0.0.1:${httpPort}/api`;
+  try {
+    await waitForHttp(`${apiUrl}/check_jwt_token`, timeoutMs, child);
+  } catch (error) {
+    await stop();
+    throw new Error(`serverless-offline did not start: ${String(error)}\n${output.join('').slice(-4000)}`);
+  }
+  return { apiUrl, stop };
 };

@@ -1,17 +1,14 @@
 // Starts, once per test run, a private slapd (seeded with Keyper's layout and the demo data) on a
 // free loopback port and serverless-offline on another, both pointing at it; stops them after.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startDirectory, type RunningDirectory } from '../scripts/directory.js';
 import { freePort } from '../scripts/ports.js';
-import { waitForHttp } from '../scripts/offline.js';
+import { startOffline, type RunningOffline } from '../scripts/offline.js';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const BASE_DN = 'dc=keyper,dc=example,dc=org';
 
 declare module 'vitest' {
@@ -22,7 +19,7 @@ declare module 'vitest' {
 }
 
 let directory: RunningDirectory | undefined;
-let offline: ChildProcess | undefined;
+let offline: RunningOffline | undefined;
 let dataDir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
@@ -50,43 +47,13 @@ export async function setup(project: TestProject): Promise<void> {
     adminPassword: env.KEYPER_ADMIN_PASSWORD!,
     reset: true,
   });
-  const httpPort = await freePort();
-  const lambdaPort = await freePort();
-  offline = spawn(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'offline', '--stage', 'local'], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      ...env,
-      STAGE: 'local',
-      PORT: String(httpPort),
-      OFFLINE_LAMBDA_PORT: String(lambdaPort),
-      ESBUILD_WORK_FOLDER: `.esbuild-test-${process.pid}`,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const output: string[] = [];
-  offline.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  offline.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const apiUrl = `http://127.0.0.1:${httpPort}/api`;
-  try {
-    await waitForHttp(`${apiUrl}/check_jwt_token`, 120_000, offline);
-  } catch (error) {
-    throw new Error(`serverless-offline did not start: ${String(error)}\n${output.join('').slice(-4000)}`);
-  }
+  offline = await startOffline(env);
   project.provide('env', env);
-  project.provide('apiUrl', apiUrl);
+  project.provide('apiUrl', offline.apiUrl);
 }
 
 export async function teardown(): Promise<void> {
-  if (offline?.pid !== undefined && offline.exitCode === null) {
-    try {
-      process.kill(-offline.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  await offline?.stop();
   await directory?.stop();
-  await rm(path.join(repoRoot, `.esbuild-test-${process.pid}`), { recursive: true, force: true });
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
 }
