@@ -2,12 +2,13 @@
 // schemas, the pure entry builder, and the small `*Group` operations the handlers call.
 // Members are existing users and hosts only, written as the directory holds their DNs; an empty
 // group holds the placeholder member (lib/placeholder.ts), which no response ever shows.
-import { AlreadyExistsError, EqualityFilter, type Client, type Entry } from 'ldapts';
+import { AlreadyExistsError, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
 import { ADMIN_GROUP, HOSTS_GROUP } from './auth.js';
-import { readEntry, searchChildren, value, values } from './directory.js';
-import { containerDN, diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
-import { badRequest, conflict, forbidden, notFound } from './errors.js';
+import { value, values } from './directory.js';
+import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
+import { badRequest, conflict, forbidden } from './errors.js';
+import { listEntities, readEntity } from './entities.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
 import { placeholderMember } from './placeholder.js';
 import { dnList, text } from './validation.js';
@@ -82,17 +83,10 @@ export const buildGroupEntry = (
 
 export const groupDN = (name: string, baseDN: string): string => entityDN('group', name, baseDN);
 
-export const readGroup = async (client: Client, name: string, baseDN: string): Promise<Entry> => {
-  const entry = await readEntry(client, groupDN(name, baseDN), GROUP_ATTRIBUTES);
-  if (entry === undefined) throw notFound(`Group ${name} not found`);
-  return entry;
-};
+export const readGroup = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'group', name, baseDN, GROUP_ATTRIBUTES);
 
-export const listGroups = async (client: Client, baseDN: string): Promise<GroupJson[]> => {
-  const filter = new EqualityFilter({ attribute: 'objectClass', value: 'groupOfNames' });
-  const entries = await searchChildren(client, containerDN('group', baseDN), filter, GROUP_ATTRIBUTES, { paged: true });
-  return entries.map((entry) => toGroupJson(entry, baseDN)).sort((a, b) => a.cn.localeCompare(b.cn));
-};
+export const listGroups = async (client: Client, baseDN: string): Promise<GroupJson[]> =>
+  (await listEntities(client, 'group', 'groupOfNames', baseDN, GROUP_ATTRIBUTES)).map((entry) => toGroupJson(entry, baseDN));
 
 /** The members as the directory holds their DNs; 400 naming those that are not existing users or hosts. */
 export const resolveMembers = async (client: Client, dns: string[], baseDN: string): Promise<string[]> => {

@@ -2,12 +2,13 @@
 // the pure builders of entries and modifications, and the `*Host` operations the handlers call.
 // A host comes with a group of its own name (containing it) and a place in AllHosts; creating and
 // deleting a host keeps the three together, and a failed create leaves nothing behind.
-import { AlreadyExistsError, EqualityFilter, NoSuchObjectError, type Change, type Client, type Entry } from 'ldapts';
+import { AlreadyExistsError, NoSuchObjectError, type Change, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
 import { HOSTS_GROUP } from './auth.js';
-import { readEntry, searchChildren, value, values } from './directory.js';
-import { containerDN, entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
-import { badRequest, conflict, notFound } from './errors.js';
+import { value, values } from './directory.js';
+import { entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
+import { badRequest, conflict } from './errors.js';
+import { listEntities, readEntity } from './entities.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
@@ -112,17 +113,10 @@ export const hostGroupDescription = (name: string): string => `${name} Autocreat
 
 export const hostDN = (name: string, baseDN: string): string => entityDN('host', name, baseDN);
 
-export const readHost = async (client: Client, name: string, baseDN: string): Promise<Entry> => {
-  const entry = await readEntry(client, hostDN(name, baseDN), HOST_ATTRIBUTES);
-  if (entry === undefined) throw notFound(`Host ${name} not found`);
-  return entry;
-};
+export const readHost = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'host', name, baseDN, HOST_ATTRIBUTES);
 
-export const listHosts = async (client: Client, baseDN: string): Promise<HostJson[]> => {
-  const filter = new EqualityFilter({ attribute: 'objectClass', value: 'device' });
-  const entries = await searchChildren(client, containerDN('host', baseDN), filter, HOST_ATTRIBUTES, { paged: true });
-  return entries.map((entry) => toHostJson(entry, baseDN)).sort((a, b) => a.cn.localeCompare(b.cn));
-};
+export const listHosts = async (client: Client, baseDN: string): Promise<HostJson[]> =>
+  (await listEntities(client, 'host', 'device', baseDN, HOST_ATTRIBUTES)).map((entry) => toHostJson(entry, baseDN));
 
 /** The owners as the directory holds their DNs; 400 naming those that are not existing users. */
 const resolveOwners = async (client: Client, dns: string[], baseDN: string): Promise<string[]> => {

@@ -3,9 +3,10 @@
 // small `*User` operations at the end, which lib's handlers call.
 import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
-import { readEntry, searchChildren, value, values } from './directory.js';
+import { searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
-import { badRequest, forbidden, notFound } from './errors.js';
+import { listEntities, readEntity } from './entities.js';
+import { badRequest, forbidden } from './errors.js';
 import { addMember, assertCanLeave, missingGroups, removeMember } from './membership.js';
 import {
   addKeyValue,
@@ -233,17 +234,10 @@ export const setPassword = async (client: Client, dn: string, newPassword: strin
 
 export const userDN = (name: string, baseDN: string): string => entityDN('user', name, baseDN);
 
-export const readUser = async (client: Client, name: string, baseDN: string): Promise<Entry> => {
-  const entry = await readEntry(client, userDN(name, baseDN), USER_ATTRIBUTES);
-  if (entry === undefined) throw notFound(`User ${name} not found`);
-  return entry;
-};
+export const readUser = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'user', name, baseDN, USER_ATTRIBUTES);
 
-export const listUsers = async (client: Client, baseDN: string): Promise<UserJson[]> => {
-  const filter = new EqualityFilter({ attribute: 'objectClass', value: 'inetOrgPerson' });
-  const entries = await searchChildren(client, containerDN('user', baseDN), filter, USER_ATTRIBUTES, { paged: true });
-  return entries.map(toUserJson).sort((a, b) => a.cn.localeCompare(b.cn));
-};
+export const listUsers = async (client: Client, baseDN: string): Promise<UserJson[]> =>
+  (await listEntities(client, 'user', 'inetOrgPerson', baseDN, USER_ATTRIBUTES)).map(toUserJson);
 
 /** 400 naming the memberOfs that are not existing groups. */
 const assertGroupsExist = async (client: Client, groupDNs: string[], baseDN: string): Promise<void> => {

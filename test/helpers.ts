@@ -131,6 +131,14 @@ export const login = async (username: string, password: string): Promise<Tokens>
   return reply.body as Tokens;
 };
 
+/** Logs in by invoking the login handler directly; returns the access token. */
+export const tokenOf = async (username: string, password: string): Promise<string> => {
+  const { handler: login } = await import('../functions/auth/login.js');
+  const reply = await invoke(login, { method: 'POST', route: '/api/login', json: { username, password } });
+  if (reply.status !== 200) throw new Error(`login ${username} failed: ${reply.status} ${reply.text}`);
+  return (reply.body as { access_token: string }).access_token;
+};
+
 /** Runs `work` with an ldapts client bound as the service account (for setup and reading back). */
 export const withManager = async <T>(work: (client: Client) => Promise<T>): Promise<T> => {
   const client = new Client({ url: env().LDAP_URL!, timeout: 5000, connectTimeout: 2000 });

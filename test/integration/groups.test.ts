@@ -2,7 +2,6 @@
 // slapd: CRUD, emptying and refilling (the placeholder never shows), DN normalisation, protected
 // groups, unknown members, hostile names and non-admins, each refusal proven to change nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handler as login } from '../../functions/auth/login.js';
 import { handler as createGroup } from '../../functions/groups/create.js';
 import { handler as deleteGroup } from '../../functions/groups/delete.js';
 import { handler as getGroup } from '../../functions/groups/get.js';
@@ -11,7 +10,7 @@ import { handler as updateGroup } from '../../functions/groups/update.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { placeholderMember } from '../../lib/placeholder.js';
-import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
+import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf } from '../helpers.js';
 
 interface GroupJson {
   dn: string;
@@ -22,12 +21,6 @@ interface GroupJson {
 
 let admin: string;
 let alice: string;
-
-const tokenOf = async (username: string, password: string): Promise<string> => {
-  const reply = await invoke(login, { method: 'POST', route: '/api/login', json: { username, password } });
-  expect(reply.status, reply.text).toBe(200);
-  return (reply.body as { access_token: string }).access_token;
-};
 
 const list = (token = admin): Promise<Reply> => invoke(listGroups, { method: 'GET', route: '/api/groups', token });
 const get = (name: string, token = admin): Promise<Reply> =>

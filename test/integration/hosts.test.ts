@@ -3,7 +3,6 @@
 // leaves every group valid, owners, validation, hostile names and non-admins. Also users joining
 // host groups through memberOfs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handler as login } from '../../functions/auth/login.js';
 import { handler as createGroup } from '../../functions/groups/create.js';
 import { handler as deleteGroup } from '../../functions/groups/delete.js';
 import { handler as getGroup } from '../../functions/groups/get.js';
@@ -16,7 +15,7 @@ import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import { placeholderMember } from '../../lib/placeholder.js';
-import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
+import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf } from '../helpers.js';
 
 interface HostJson {
   dn: string;
@@ -39,12 +38,6 @@ interface GroupJson {
 
 let admin: string;
 let alice: string;
-
-const tokenOf = async (username: string, password: string): Promise<string> => {
-  const reply = await invoke(login, { method: 'POST', route: '/api/login', json: { username, password } });
-  expect(reply.status, reply.text).toBe(200);
-  return (reply.body as { access_token: string }).access_token;
-};
 
 const list = (token = admin): Promise<Reply> => invoke(listHosts, { method: 'GET', route: '/api/hosts', token });
 const get = (name: string, token = admin): Promise<Reply> =>

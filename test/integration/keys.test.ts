@@ -3,14 +3,13 @@
 // managing their own keys, Keyper's existing values read back untouched, and concurrent writers.
 import { Attribute, Change } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handler as login } from '../../functions/auth/login.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as getUser } from '../../functions/users/get.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import { parsePublicKey } from '../../lib/sshkeys.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
-import { ADMIN_PASSWORD, groupDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
+import { ADMIN_PASSWORD, groupDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf } from '../helpers.js';
 
 type StoredKey = Record<string, unknown>;
 interface UserJson {
@@ -23,12 +22,6 @@ interface UserJson {
 const PASSWORD = 'correct horse battery';
 let admin: string;
 const created: string[] = [];
-
-const tokenOf = async (username: string, password: string): Promise<string> => {
-  const reply = await invoke(login, { method: 'POST', route: '/api/login', json: { username, password } });
-  expect(reply.status, reply.text).toBe(200);
-  return (reply.body as { access_token: string }).access_token;
-};
 
 const create = (json: unknown, token = admin): Promise<Reply> => invoke(createUser, { method: 'POST', route: '/api/users', token, json });
 const update = (name: string, json: unknown, token = admin): Promise<Reply> =>

@@ -10,7 +10,7 @@ import { handler as getUser } from '../../functions/users/get.js';
 import { handler as listUsers } from '../../functions/users/list.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import { reloadConfig } from '../../lib/config.js';
-import { ADMIN_PASSWORD, groupDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
+import { ADMIN_PASSWORD, groupDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf } from '../helpers.js';
 
 interface UserJson {
   dn: string;
@@ -31,12 +31,6 @@ interface UserJson {
 }
 
 let admin: string;
-
-const tokenOf = async (username: string, password: string): Promise<string> => {
-  const reply = await invoke(login, { method: 'POST', route: '/api/login', json: { username, password } });
-  expect(reply.status, reply.text).toBe(200);
-  return (reply.body as { access_token: string }).access_token;
-};
 
 const newUser = (cn: string, extra: Record<string, unknown> = {}) => ({
   cn,
