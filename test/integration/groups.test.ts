@@ -9,15 +9,10 @@ import { handler as listGroups } from '../../functions/groups/list.js';
 import { handler as updateGroup } from '../../functions/groups/update.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
+import type { GroupJson } from '../../lib/groups.js';
 import { placeholderMember } from '../../lib/placeholder.js';
 import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf } from '../helpers.js';
 
-interface GroupJson {
-  dn: string;
-  cn: string;
-  description?: string;
-  members: string[];
-}
 
 let admin: string;
 let alice: string;

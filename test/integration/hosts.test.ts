@@ -14,27 +14,12 @@ import { handler as updateHost } from '../../functions/hosts/update.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as updateUser } from '../../functions/users/update.js';
+import type { GroupJson } from '../../lib/groups.js';
+import type { HostJson } from '../../lib/hosts.js';
 import { placeholderMember } from '../../lib/placeholder.js';
 import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf } from '../helpers.js';
 
-interface HostJson {
-  dn: string;
-  cn: string;
-  description?: string;
-  owners: string[];
-  memberOfs: string[];
-  principal: string[];
-  duration: number;
-  durationUnit: string;
-  sshPublicCerts: unknown[];
-}
 
-interface GroupJson {
-  dn: string;
-  cn: string;
-  description?: string;
-  members: string[];
-}
 
 let admin: string;
 let alice: string;

@@ -10,25 +10,9 @@ import { handler as getUser } from '../../functions/users/get.js';
 import { handler as listUsers } from '../../functions/users/list.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import { reloadConfig } from '../../lib/config.js';
+import type { UserJson } from '../../lib/users.js';
 import { ADMIN_PASSWORD, groupDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf } from '../helpers.js';
 
-interface UserJson {
-  dn: string;
-  cn: string;
-  uid: string;
-  sn: string;
-  givenName: string;
-  displayName?: string;
-  mail?: string;
-  accountLocked: boolean;
-  pwdAccountLockedTime?: string;
-  memberOfs: string[];
-  principal: string[];
-  duration: number;
-  durationUnit: string;
-  sshPublicKeys: unknown[];
-  sshPublicCerts: unknown[];
-}
 
 let admin: string;
 
