@@ -37,7 +37,7 @@ const fieldsOf = (issue: z.core.$ZodIssue): string[] => {
  * and whose `errors` maps each field to its first problem.
  */
 export const parseInput = <T>(schema: z.ZodType<T>, input: unknown): T => {
-  const result = schema.safeParse(input ?? {});
+  const result = schema.safeParse(input ?? {}, { error: (issue) => (issue.input === undefined ? 'is required' : undefined) });
   if (result.success) return result.data;
   const errors: Record<string, string> = {};
   for (const issue of result.error.issues) {

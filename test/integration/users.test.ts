@@ -171,6 +171,7 @@ describe('validation', () => {
     const body = reply.body as { msg: string; errors: Record<string, string> };
     expect(Object.keys(body.errors).sort()).toEqual(['cn', 'duration', 'durationUnit', 'givenName', 'mail', 'sn', 'userPassword'].sort());
     expect(body.msg).toMatch(/^Invalid input: /);
+    expect(body.errors.givenName).toBe('is required');
     expect(await snapshot()).toBe(before);
   });
 
