@@ -1,0 +1,59 @@
+// `serverless package` as a deploy would run it, but with no AWS credentials and no network: one
+// bundled Lambda per operation, each under 1 MB, on nodejs24.x behind the HTTP API routes.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+let outDir = '';
+const workFolder = `.esbuild-package-${process.pid}`;
+
+interface Template {
+  Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+}
+
+beforeAll(async () => {
+  outDir = await mkdtemp(path.join(tmpdir(), 'keyper-package-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: outDir,
+    AWS_SHARED_CREDENTIALS_FILE: path.join(outDir, 'no-credentials'),
+    AWS_CONFIG_FILE: path.join(outDir, 'no-config'),
+    ESBUILD_WORK_FOLDER: workFolder,
+  };
+  await promisify(execFile)(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'package', '--package', outDir], {
+    cwd: repoRoot,
+    env,
+    timeout: 240_000,
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await rm(outDir, { recursive: true, force: true });
+  await rm(path.join(repoRoot, workFolder), { recursive: true, force: true });
+});
+
+describe('serverless package', () => {
+  it('makes one zip per function, each under 1 MB', async () => {
+    const yml = await readFile(path.join(repoRoot, 'serverless.yml'), 'utf8');
+    const functions = [...yml.matchAll(/^ {2}(\w+):\n {4}handler:/gm)].map(([, name]) => name!);
+    expect(functions.length).toBeGreaterThanOrEqual(20);
+    const zips = (await readdir(outDir)).filter((file) => file.endsWith('.zip')).sort();
+    expect(zips).toEqual(functions.map((name) => `${name}.zip`).sort());
+    for (const zip of zips) expect((await stat(path.join(outDir, zip))).size, zip).toBeLessThan(1024 * 1024);
+  });
+
+  it('declares nodejs24.x functions behind the HTTP API routes', async () => {
+    const template = JSON.parse(await readFile(path.join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+    const resources = Object.values(template.Resources);
+    const lambdas = resources.filter((r) => r.Type === 'AWS::Lambda::Function');
+    for (const lambda of lambdas) expect(lambda.Properties.Runtime).toBe('nodejs24.x');
+    const routes = resources.filter((r) => r.Type === 'AWS::ApiGatewayV2::Route').map((r) => r.Properties.RouteKey);
+    expect(routes).toEqual(expect.arrayContaining(['POST /api/login', 'GET /api/users/{name}', 'GET /api/authkeys', 'POST /api/authkeys']));
+    expect(routes).toHaveLength(lambdas.length + 1); // authkeys answers GET and POST
+  });
+});
