@@ -11,7 +11,7 @@ import { badRequest, conflict, forbidden } from './errors.js';
 import { listEntities, readEntity } from './entities.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
 import { placeholderMember } from './placeholder.js';
-import { dnList, text } from './validation.js';
+import { dnList, present, text } from './validation.js';
 import { replace } from './writes.js';
 
 export const GROUP_ATTRIBUTES = ['cn', 'description', 'member'];
@@ -37,7 +37,7 @@ export const toGroupJson = (entry: Entry, baseDN: string): GroupJson => {
   return {
     dn: entry.dn,
     cn: value(entry, 'cn') ?? '',
-    ...(description === undefined ? {} : { description }),
+    ...present('description', description),
     members: realMembers(values(entry, 'member'), baseDN),
   };
 };
@@ -75,7 +75,7 @@ export const buildGroupEntry = (
 ): Record<string, string | string[]> => ({
   objectClass: GROUP_OBJECT_CLASSES,
   cn: name,
-  ...(groupDescription === null || groupDescription === undefined ? {} : { description: groupDescription }),
+  ...present('description', groupDescription),
   member: members.length > 0 ? members : [placeholderMember(baseDN)],
 });
 

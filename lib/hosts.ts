@@ -12,7 +12,7 @@ import { listEntities, readEntity } from './entities.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
-import { dnList, duration, durationUnit, principal, unique } from './validation.js';
+import { dnList, duration, durationUnit, present, principal, unique } from './validation.js';
 import { replace, undo } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
@@ -38,7 +38,7 @@ export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
   return {
     dn: entry.dn,
     cn: value(entry, 'cn') ?? '',
-    ...(hostDescription === undefined ? {} : { description: hostDescription }),
+    ...present('description', hostDescription),
     // refint leaves the placeholder in `owner` when the last owning user is deleted.
     owners: realMembers(values(entry, 'owner'), baseDN),
     memberOfs: values(entry, 'memberOf'),
@@ -85,7 +85,7 @@ export type HostUpdate = z.infer<typeof HostUpdateSchema>;
 export const buildHostEntry = (input: HostCreate, owners: string[]): Record<string, string | string[]> => ({
   objectClass: HOST_OBJECT_CLASSES,
   cn: input.cn,
-  ...(input.description === null || input.description === undefined ? {} : { description: input.description }),
+  ...present('description', input.description),
   ...(owners.length === 0 ? {} : { owner: owners }),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
   info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),

@@ -23,7 +23,7 @@ import {
   type KeyPlan,
   type StoredKey,
 } from './keys.js';
-import { dnList, duration, durationUnit, principal, text, unique } from './validation.js';
+import { dnList, duration, durationUnit, present, principal, text, unique } from './validation.js';
 import { replace, undo } from './writes.js';
 
 export { parseStoredKeys, type StoredKey } from './keys.js';
@@ -89,20 +89,16 @@ export interface UserJson {
 export const toUserJson = (entry: Entry): UserJson => {
   const lockedTime = value(entry, 'pwdAccountLockedTime');
   const keys = parseStoredKeys(values(entry, 'sshPublicKey'));
-  const optional = (attribute: 'displayName' | 'mail') => {
-    const v = value(entry, attribute);
-    return v === undefined ? {} : { [attribute]: v };
-  };
   return {
     dn: entry.dn,
     cn: value(entry, 'cn') ?? '',
     uid: value(entry, 'uid') ?? value(entry, 'cn') ?? '',
     sn: value(entry, 'sn') ?? '',
     givenName: value(entry, 'givenName') ?? '',
-    ...optional('displayName'),
-    ...optional('mail'),
+    ...present('displayName', value(entry, 'displayName')),
+    ...present('mail', value(entry, 'mail')),
     accountLocked: lockedTime !== undefined,
-    ...(lockedTime === undefined ? {} : { pwdAccountLockedTime: lockedTime }),
+    ...present('pwdAccountLockedTime', lockedTime),
     memberOfs: values(entry, 'memberOf'),
     principal: values(entry, 'pseudonym'),
     ...parseInfo(value(entry, 'info')),
@@ -186,8 +182,8 @@ export const buildUserEntry = (input: UserCreate, keyValues: string[] = []): Rec
   uid: input.cn,
   sn: input.sn,
   givenName: input.givenName,
-  ...(input.displayName === undefined ? {} : { displayName: input.displayName }),
-  ...(input.mail === undefined ? {} : { mail: input.mail }),
+  ...present('displayName', input.displayName),
+  ...present('mail', input.mail),
   pwdAttribute: 'userPassword',
   info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
@@ -280,8 +276,8 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
 /** The validity that new keys get: the user's, as this request leaves it. */
 const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info => ({
   ...parseInfo(currentInfo),
-  ...(input.duration === undefined ? {} : { duration: input.duration }),
-  ...(input.durationUnit === undefined ? {} : { durationUnit: input.durationUnit }),
+  ...present('duration', input.duration),
+  ...present('durationUnit', input.durationUnit),
 });
 
 /**

@@ -26,6 +26,10 @@ export const dnList = z.array(z.string().max(1024, 'must be at most 1024 charact
 
 export const unique = <T>(items: T[]): T[] => [...new Set(items)];
 
+/** `{ [key]: value }` when there is a value, `{}` otherwise: for optional JSON fields and attributes. */
+export const present = <K extends string, V>(key: K, value: V | null | undefined): Partial<Record<K, V>> =>
+  value === undefined || value === null ? {} : ({ [key]: value } as Record<K, V>);
+
 const fieldsOf = (issue: z.core.$ZodIssue): string[] => {
   const prefix = issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => (prefix === '' ? key : `${prefix}.${key}`));

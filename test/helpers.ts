@@ -3,7 +3,7 @@
 // refused request changed nothing.
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { Client } from 'ldapts';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 
 export const env = (): Record<string, string> => inject('env');
 export const apiUrl = (): string => inject('apiUrl');
@@ -172,6 +172,20 @@ export const snapshot = async (): Promise<string> =>
       .sort((a, b) => a.dn.localeCompare(b.dn));
     return JSON.stringify(normalised);
   });
+
+/**
+ * Sends requests that must all be refused as client errors (4xx with a JSON `msg`), and proves from
+ * a snapshot taken before and after that they changed nothing in the directory.
+ */
+export const expectRefusedWithoutChange = async (send: () => Promise<Reply[]>): Promise<void> => {
+  const before = await snapshot();
+  for (const reply of await send()) {
+    expect(reply.status, reply.text).toBeGreaterThanOrEqual(400);
+    expect(reply.status, reply.text).toBeLessThan(500);
+    expect(reply.body, reply.text).toHaveProperty('msg');
+  }
+  expect(await snapshot()).toBe(before);
+};
 
 /** A name unlikely to collide with another test's: prefix + random suffix (valid login name). */
 export const uniqueName = (prefix: string): string => `${prefix}${Math.random().toString(36).slice(2, 8)}`;

@@ -26,29 +26,27 @@ let admin: Tokens;
 let alice: Tokens;
 const cleanups: (() => Promise<unknown>)[] = [];
 
-const newUserBody = (cn: string) => ({
-  cn, userPassword: 'route-test-pw', confirmPassword: 'route-test-pw', givenName: 'Route', sn: 'Test', duration: 1, durationUnit: 'Days',
-});
+type Area = 'users' | 'groups' | 'hosts';
 
-const scratchUser = async (): Promise<string> => {
+/** What POST /api/<area> needs to create an entity named `cn`. */
+const NEW_BODIES: Record<Area, (cn: string) => Record<string, unknown>> = {
+  users: (cn) => ({ cn, userPassword: 'route-test-pw', confirmPassword: 'route-test-pw', givenName: 'Route', sn: 'Test', duration: 1, durationUnit: 'Days' }),
+  groups: (cn) => ({ cn, description: 'route test', members: [] }),
+  hosts: (cn) => ({ cn, description: 'route test', duration: 1, durationUnit: 'Days' }),
+};
+
+/** A create request for a new entity of `area`, which is deleted again after the run. */
+const creation = (area: Area): Sample => {
   const cn = uniqueName('rt');
-  expect((await http('POST', '/users', { token: admin.access_token, json: newUserBody(cn) })).status).toBe(201);
-  cleanups.push(() => http('DELETE', `/users/${cn}`, { token: admin.access_token }));
-  return cn;
+  cleanups.push(() => http('DELETE', `/${area}/${cn}`, { token: admin.access_token }));
+  return { path: `/${area}`, json: NEW_BODIES[area](cn), status: 201 };
 };
 
-const scratchGroup = async (): Promise<string> => {
-  const cn = uniqueName('rtg');
-  expect((await http('POST', '/groups', { token: admin.access_token, json: { cn, description: 'route test', members: [] } })).status).toBe(201);
-  cleanups.push(() => http('DELETE', `/groups/${cn}`, { token: admin.access_token }));
-  return cn;
-};
-
-const scratchHost = async (): Promise<string> => {
-  const cn = uniqueName('rth');
-  expect((await http('POST', '/hosts', { token: admin.access_token, json: { cn, description: 'route test', duration: 1, durationUnit: 'Days' } })).status).toBe(201);
-  cleanups.push(() => http('DELETE', `/hosts/${cn}`, { token: admin.access_token }));
-  return cn;
+/** Creates an entity of `area` to work on (deleted after the run) and returns its path. */
+const scratch = async (area: Area): Promise<string> => {
+  const { path, json } = creation(area);
+  expect((await http('POST', path, { token: admin.access_token, json })).status).toBe(201);
+  return `/${area}/${(json as { cn: string }).cn}`;
 };
 
 const ROUTES: Record<string, Row> = {
@@ -58,40 +56,19 @@ const ROUTES: Record<string, Row> = {
   'GET /api/check_jwt_token': { access: 'session', sample: async () => ({ path: '/check_jwt_token', status: 200 }) },
   'GET /api/users': { access: 'admin', sample: async () => ({ path: '/users', status: 200 }) },
   'GET /api/users/{name}': { access: 'owner', sample: async () => ({ path: '/users/bob', status: 200 }) },
-  'POST /api/users': {
-    access: 'admin',
-    sample: async () => {
-      const cn = uniqueName('rt');
-      cleanups.push(() => http('DELETE', `/users/${cn}`, { token: admin.access_token }));
-      return { path: '/users', json: newUserBody(cn), status: 201 };
-    },
-  },
+  'POST /api/users': { access: 'admin', sample: async () => creation('users') },
   'PUT /api/users/{name}': { access: 'owner', sample: async () => ({ path: '/users/bob', json: { sn: 'Builder' }, status: 200 }) },
-  'DELETE /api/users/{name}': { access: 'admin', sample: async () => ({ path: `/users/${await scratchUser()}`, status: 200 }) },
+  'DELETE /api/users/{name}': { access: 'admin', sample: async () => ({ path: await scratch('users'), status: 200 }) },
   'GET /api/groups': { access: 'admin', sample: async () => ({ path: '/groups', status: 200 }) },
   'GET /api/groups/{name}': { access: 'admin', sample: async () => ({ path: '/groups/demo_servers', status: 200 }) },
-  'POST /api/groups': {
-    access: 'admin',
-    sample: async () => {
-      const cn = uniqueName('rtg');
-      cleanups.push(() => http('DELETE', `/groups/${cn}`, { token: admin.access_token }));
-      return { path: '/groups', json: { cn, description: 'route test', members: [] }, status: 201 };
-    },
-  },
-  'PUT /api/groups/{name}': { access: 'admin', sample: async () => ({ path: `/groups/${await scratchGroup()}`, json: { description: 'changed' }, status: 200 }) },
-  'DELETE /api/groups/{name}': { access: 'admin', sample: async () => ({ path: `/groups/${await scratchGroup()}`, status: 200 }) },
+  'POST /api/groups': { access: 'admin', sample: async () => creation('groups') },
+  'PUT /api/groups/{name}': { access: 'admin', sample: async () => ({ path: await scratch('groups'), json: { description: 'changed' }, status: 200 }) },
+  'DELETE /api/groups/{name}': { access: 'admin', sample: async () => ({ path: await scratch('groups'), status: 200 }) },
   'GET /api/hosts': { access: 'admin', sample: async () => ({ path: '/hosts', status: 200 }) },
   'GET /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: '/hosts/web1', status: 200 }) },
-  'POST /api/hosts': {
-    access: 'admin',
-    sample: async () => {
-      const cn = uniqueName('rth');
-      cleanups.push(() => http('DELETE', `/hosts/${cn}`, { token: admin.access_token }));
-      return { path: '/hosts', json: { cn, description: 'route test', duration: 1, durationUnit: 'Days' }, status: 201 };
-    },
-  },
-  'PUT /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: `/hosts/${await scratchHost()}`, json: { description: 'changed' }, status: 200 }) },
-  'DELETE /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: `/hosts/${await scratchHost()}`, status: 200 }) },
+  'POST /api/hosts': { access: 'admin', sample: async () => creation('hosts') },
+  'PUT /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: await scratch('hosts'), json: { description: 'changed' }, status: 200 }) },
+  'DELETE /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: await scratch('hosts'), status: 200 }) },
   'GET /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'POST /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
 };

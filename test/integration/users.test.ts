@@ -11,7 +11,7 @@ import { handler as listUsers } from '../../functions/users/list.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import { reloadConfig } from '../../lib/config.js';
 import type { UserJson } from '../../lib/users.js';
-import { ADMIN_PASSWORD, groupDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf } from '../helpers.js';
+import { ADMIN_PASSWORD, groupDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf, expectRefusedWithoutChange } from '../helpers.js';
 
 
 let admin: string;
@@ -217,13 +217,7 @@ describe('hostile names and bodies change nothing', () => {
   });
 
   it.each(hostile)('get, update and delete of %j are 4xx', async (name) => {
-    const before = await snapshot();
-    for (const reply of [await get(name), await update(name, { sn: 'x' }), await remove(name)]) {
-      expect(reply.status).toBeGreaterThanOrEqual(400);
-      expect(reply.status).toBeLessThan(500);
-      expect(reply.body).toHaveProperty('msg');
-    }
-    expect(await snapshot()).toBe(before);
+    await expectRefusedWithoutChange(async () => [await get(name), await update(name, { sn: 'x' }), await remove(name)]);
   });
 
   it('hostile field values are 400s', async () => {
