@@ -2,6 +2,7 @@
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
 // Order per request: parse body → open directory → authenticate/authorize → validate → work →
 // unbind; every error becomes a JSON `{"msg": ...}` response in one place (errorResponder).
+// The directory work keeps to the invocation's time budget (lib/budget.ts), timeouts answer 503.
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
@@ -12,6 +13,7 @@ import type { Client } from 'ldapts';
 import type { z } from 'zod';
 import { authenticate, type Access, type Caller } from './auth.js';
 import { config } from './config.js';
+import { budgetFor, type Budget } from './budget.js';
 import { withDirectory } from './directory.js';
 import { toApiError } from './errors.js';
 import { log } from './log.js';
@@ -93,6 +95,10 @@ const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<E
   return [httpJsonBodyParser<Event>({ disableContentTypeError: true }), formParser];
 };
 
+/** The time this invocation has (Lambda's remaining time), and Middy's abort signal. */
+const invocationBudget = (context: Context, signal: AbortSignal | undefined): Budget =>
+  budgetFor(typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined, config().ldap.undoReserveMs, signal);
+
 export function route<TBody = undefined>(
   options: RouteOptions<TBody> & { access: 'public' },
   work: (invocation: Invocation<TBody, undefined>) => Promise<Result>,
@@ -108,14 +114,14 @@ export function route<TBody>(
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
   config();
-  const core = (event: Event, context: KeyperContext): Promise<Result> =>
+  const core = (event: Event, context: KeyperContext, { signal }: { signal?: AbortSignal } = {}): Promise<Result> =>
     withDirectory(async (client) => {
       const caller = options.access === 'public' ? undefined : await authenticate(client, event, options.access);
       context.caller = caller?.name;
       const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
       // The overloads guarantee a Caller for every access level but 'public'.
       return work({ event, client, caller: caller as never, body });
-    });
+    }, undefined, undefined, invocationBudget(context, signal));
   let handler = middy<Event, Result, Error, KeyperContext>()
     .use(requestLog())
     .use(httpErrorHandler({ logger: false }))

@@ -2,18 +2,18 @@
 // the pure builders of entries and modifications, and the `*Host` operations the handlers call.
 // A host comes with a group of its own name (containing it) and a place in AllHosts; creating and
 // deleting a host keeps the three together, and a failed create leaves nothing behind.
-import { AlreadyExistsError, NoSuchObjectError, type Change, type Client, type Entry } from 'ldapts';
+import { AlreadyExistsError, type Change, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
 import { HOSTS_GROUP } from './auth.js';
-import { value, values } from './directory.js';
-import { entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
+import { readEntry, value, values } from './directory.js';
+import { entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
 import { listEntities, readEntity } from './entities.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
 import { dnList, duration, durationUnit, present, principal, unique } from './validation.js';
-import { replace, undo } from './writes.js';
+import { addEntry, allOrNothing, deleteEntry, replace, restoring } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
 export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf'];
@@ -135,28 +135,17 @@ const resolveOwners = async (client: Client, dns: string[], baseDN: string): Pro
 export const createHost = async (client: Client, input: HostCreate, baseDN: string): Promise<Entry> => {
   const owners = await resolveOwners(client, input.owners, baseDN);
   const dn = hostDN(input.cn, baseDN);
-  try {
-    await client.add(dn, buildHostEntry(input, owners));
-  } catch (error) {
-    if (error instanceof AlreadyExistsError) throw conflict(`Host ${input.cn} already exists`);
-    throw error;
-  }
-  const undoSteps: { what: string; step: () => Promise<void> }[] = [{ what: `add host ${input.cn}`, step: () => client.del(dn) }];
-  try {
-    const ownGroup = groupDN(input.cn, baseDN);
-    await addGroupEntry(client, input.cn, buildGroupEntry(input.cn, hostGroupDescription(input.cn), [dn], baseDN), baseDN);
-    undoSteps.push({ what: `add group ${input.cn}`, step: () => client.del(ownGroup) });
-    const allHosts = groupDN(HOSTS_GROUP, baseDN);
-    // Registered before the step: addMember is two modifies and may fail after the first, and
-    // removeMember is a no-op when the host never got in. (The group's undo must wait for success:
-    // deleting on a failed add would delete someone else's group of that name.)
-    undoSteps.push({ what: `add ${input.cn} to ${HOSTS_GROUP}`, step: () => removeMember(client, allHosts, dn, baseDN) });
-    await addMember(client, allHosts, dn, baseDN);
-  } catch (error) {
-    for (const { what, step } of undoSteps.reverse()) await undo(`create host ${input.cn}: ${what}`, step);
-    throw error;
-  }
-  return readHost(client, input.cn, baseDN);
+  return allOrNothing(client, async (journal) => {
+    try {
+      await addEntry(journal, dn, OBJECT_CLASSES.host, buildHostEntry(input, owners));
+    } catch (error) {
+      if (error instanceof AlreadyExistsError) throw conflict(`Host ${input.cn} already exists`);
+      throw error;
+    }
+    await addGroupEntry(journal, input.cn, buildGroupEntry(input.cn, hostGroupDescription(input.cn), [dn], baseDN), baseDN);
+    await addMember(journal, groupDN(HOSTS_GROUP, baseDN), dn, baseDN);
+    return readHost(journal.client, input.cn, baseDN);
+  });
 };
 
 /** Applies an update; owners are checked before the one modify. */
@@ -165,30 +154,32 @@ export const updateHost = async (client: Client, name: string, input: HostUpdate
   const current = await readHost(client, name, baseDN);
   const owners = input.owners === undefined ? undefined : await resolveOwners(client, input.owners, baseDN);
   const changes = buildHostChanges(input, owners, value(current, 'info'));
-  if (changes.length > 0) await client.modify(current.dn, changes);
-  return readHost(client, name, baseDN);
+  return allOrNothing(client, async (journal) => {
+    if (changes.length > 0) {
+      await journal.write(`modify ${current.dn}`, (c) => c.modify(current.dn, changes), (c) => c.modify(current.dn, restoring(current, changes)));
+    }
+    return readHost(journal.client, name, baseDN);
+  });
 };
 
 /**
- * Deletes a host: out of every group it is in (removeMember keeps each group valid), then its own
- * group, then the entry. A repeated delete after a failure picks up where the first one stopped.
+ * Deletes a host, all or nothing: out of every group it is in (removeMember keeps each group
+ * valid), then its own group (put back as it was by the undo), then the entry.
  */
 export const deleteHost = async (client: Client, name: string, baseDN: string): Promise<void> => {
   const current = await readHost(client, name, baseDN);
-  const ownGroup = groupDN(name, baseDN);
+  const ownGroupDN = groupDN(name, baseDN);
   // A host can never be created under a protected group's name; should one exist anyway, its
   // namesake group stays and only loses the host.
-  const deleteOwnGroup = !isProtectedGroup(name);
-  for (const group of values(current, 'memberOf')) {
-    if (deleteOwnGroup && sameDN(group, ownGroup)) continue;
-    await removeMember(client, group, current.dn, baseDN);
-  }
-  if (deleteOwnGroup) {
-    try {
-      await client.del(ownGroup);
-    } catch (error) {
-      if (!(error instanceof NoSuchObjectError)) throw error;
+  const ownGroup = isProtectedGroup(name) ? undefined : await readEntry(client, ownGroupDN, ['*']);
+  await allOrNothing(client, async (journal) => {
+    for (const group of values(current, 'memberOf')) {
+      if (ownGroup !== undefined && sameDN(group, ownGroup.dn)) continue;
+      await removeMember(journal, group, current.dn, baseDN);
     }
-  }
-  await client.del(current.dn);
+    if (ownGroup !== undefined) await deleteEntry(journal, ownGroup);
+    await journal.write(`delete ${current.dn}`, (c) => c.del(current.dn), undefined, {
+      happened: async (c) => (await readEntry(c, current.dn, ['1.1'])) === undefined,
+    });
+  });
 };

@@ -10,6 +10,7 @@ import { normalizeDN } from './dn.js';
 import { apiError, badRequest, conflict } from './errors.js';
 import { parsePublicKey, SshKeyError, type ParsedKey } from './sshkeys.js';
 import { dnList, text } from './validation.js';
+import { UNCHANGED, type Journal } from './writes.js';
 
 /** A stored sshPublicKey value: Keyper's JSON, passed through as stored (unknown keys kept). */
 export type StoredKey = Record<string, unknown> & { keytype?: number };
@@ -268,12 +269,14 @@ export const restoreKeyValue = async (client: Client, dn: string, raw: string): 
   }
 };
 
-/** Deletes exactly this value; one already gone (a concurrent removal) is not an error. */
-export const deleteKeyValue = async (client: Client, dn: string, raw: string): Promise<void> => {
+/** Deletes exactly this value; one already gone (a concurrent removal) is UNCHANGED, not an error. */
+export const deleteKeyValue = async (client: Client, dn: string, raw: string): Promise<typeof UNCHANGED | undefined> => {
   try {
     await client.modify(dn, [valueChange('delete', raw)]);
+    return undefined;
   } catch (error) {
-    if (!(error instanceof NoSuchAttributeError)) throw error;
+    if (error instanceof NoSuchAttributeError) return UNCHANGED;
+    throw error;
   }
 };
 
@@ -296,7 +299,7 @@ const hasFingerprint = (stored: StoredValue[], fingerprint: string): boolean =>
  * This relies on one directory ordering the writes, which a single (or single-master) slapd does.
  */
 export const addKeyValue = async (
-  client: Client,
+  journal: Journal,
   dn: string,
   key: NewKey,
   dateExpire: string,
@@ -308,19 +311,26 @@ export const addKeyValue = async (
     if (hasFingerprint(current, key.fingerprint)) throw duplicate();
     const keyid = nextKeyId(current.map(({ key: k }) => k));
     const raw = keyValue(key, keyid, dateExpire);
-    try {
-      await client.modify(dn, [valueChange('add', raw)]);
-    } catch (error) {
-      // Only an identical value (same key, same id, same second) can exist already: a duplicate.
-      if (error instanceof TypeOrValueExistsError) throw duplicate();
-      throw error;
-    }
-    const after = await readKeyValues(client, dn);
+    await journal.write(
+      `add key ${key.fingerprint} to ${dn}`,
+      async (client) => {
+        try {
+          await client.modify(dn, [valueChange('add', raw)]);
+        } catch (error) {
+          // Only an identical value (same key, same id, same second) can exist already: a duplicate.
+          if (error instanceof TypeOrValueExistsError) throw duplicate();
+          throw error;
+        }
+      },
+      (client) => deleteKeyValue(client, dn, raw),
+    );
+    const after = await readKeyValues(journal.client, dn);
     const others = after.filter((v) => v.raw !== raw);
     if (!hasFingerprint(others, key.fingerprint) && !others.some((v) => keyIdOf(v.key) === keyid)) return { raw, current: after };
-    await deleteKeyValue(client, dn, raw);
+    // Taking our value back out makes the undo recorded above a no-op.
+    await deleteKeyValue(journal.client, dn, raw);
     await sleep(Math.random() * 5 * Math.min(attempt + 1, 8));
-    current = await readKeyValues(client, dn);
+    current = await readKeyValues(journal.client, dn);
   }
   throw apiError(503, 'Too many concurrent key changes for this user, try again');
 };

@@ -1,10 +1,10 @@
 // Users: the mapping between directory entries (Keyper's layout) and the API's JSON, the input
 // schemas, and the pure builders of entries and modifications. No I/O here but in the
 // small `*User` operations at the end, which lib's handlers call.
-import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
+import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
-import { searchChildren, value, values } from './directory.js';
-import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
+import { readEntry, searchChildren, value, values } from './directory.js';
+import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
 import { badRequest, forbidden } from './errors.js';
 import { addMember, assertCanLeave, missingGroups, removeMember } from './membership.js';
@@ -24,7 +24,7 @@ import {
   type StoredKey,
 } from './keys.js';
 import { dnList, duration, durationUnit, present, principal, text, unique } from './validation.js';
-import { replace, undo } from './writes.js';
+import { addEntry, addValue, allOrNothing, deleteValue, replace, restoring, type Journal } from './writes.js';
 
 export { parseStoredKeys, type StoredKey } from './keys.js';
 
@@ -244,8 +244,8 @@ const assertGroupsExist = async (client: Client, groupDNs: string[], baseDN: str
 };
 
 /**
- * Creates a user: entry, password (hashed by the directory), lock, groups. If any step after the
- * entry fails, the steps done are undone and the original error is rethrown.
+ * Creates a user: entry, password (hashed by the directory), lock, groups, all or nothing: when a
+ * step fails, the steps done are undone and the step's error is rethrown.
  */
 export const createUser = async (client: Client, input: UserCreate, baseDN: string): Promise<Entry> => {
   assertNoCertificates(input.sshPublicCerts);
@@ -253,24 +253,15 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
   const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(new Date(), input));
   await assertGroupsExist(client, groups, baseDN);
   const dn = userDN(input.cn, baseDN);
-  // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1.
-  await client.add(dn, buildUserEntry(input, initialKeyValues(keys.add, keys.dateExpire)));
-  const joined: string[] = [];
-  try {
-    await setPassword(client, dn, input.userPassword);
-    if (input.accountLocked === true) await client.modify(dn, [lockChange(true)]);
-    for (const group of groups) {
-      await addMember(client, group, dn, baseDN);
-      joined.push(group);
-    }
-  } catch (error) {
-    await undo(`create user ${input.cn}`, async () => {
-      for (const group of joined) await removeMember(client, group, dn, baseDN);
-      await client.del(dn);
-    });
-    throw error;
-  }
-  return readUser(client, input.cn, baseDN);
+  return allOrNothing(client, async (journal) => {
+    // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1.
+    // Its undo (deleting it) also undoes the password and the lock.
+    await addEntry(journal, dn, OBJECT_CLASSES.user, buildUserEntry(input, initialKeyValues(keys.add, keys.dateExpire)));
+    await journal.write(`set the password of ${dn}`, (c) => setPassword(c, dn, input.userPassword));
+    if (input.accountLocked === true) await journal.write(`lock ${dn}`, (c) => c.modify(dn, [lockChange(true)]));
+    for (const group of groups) await addMember(journal, group, dn, baseDN);
+    return readUser(journal.client, input.cn, baseDN);
+  });
 };
 
 /** The validity that new keys get: the user's, as this request leaves it. */
@@ -281,34 +272,37 @@ const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info
 });
 
 /**
- * Writes a key plan value by value: deletions first (so a key removed and added again in one
- * request is not a duplicate), then additions. When an addition fails (a concurrent duplicate),
- * the request's other key writes are undone before the error is rethrown.
+ * Writes a key plan value by value as journal steps: deletions first (so a key removed and added
+ * again in one request is not a duplicate), then additions. Each step's undo puts back or takes
+ * out exactly its value, so a failure (a concurrent duplicate, a lost connection) undoes them all.
  */
-const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan): Promise<void> => {
-  for (const { raw } of plan.remove) await deleteKeyValue(client, dn, raw);
-  const added: string[] = [];
-  let current = plan.remaining;
-  try {
-    for (const key of plan.add) {
-      const result = await addKeyValue(client, dn, key, plan.dateExpire, current);
-      added.push(result.raw);
-      current = result.current;
-    }
-  } catch (error) {
-    await undo(`key changes of ${dn}`, async () => {
-      for (const raw of added) await deleteKeyValue(client, dn, raw);
-      for (const { raw } of plan.remove) await restoreKeyValue(client, dn, raw);
-    });
-    throw error;
+const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan): Promise<void> => {
+  for (const { raw } of plan.remove) {
+    await journal.write(`delete a key of ${dn}`, (c) => deleteKeyValue(c, dn, raw), (c) => restoreKeyValue(c, dn, raw));
   }
+  let current = plan.remaining;
+  for (const key of plan.add) current = (await addKeyValue(journal, dn, key, plan.dateExpire, current)).current;
 };
+
+/** Attributes a password change touches: ppolicy clears the failure count and lock with it. */
+const PASSWORD_STATE = ['userPassword', 'pwdAccountLockedTime'];
+
+/**
+ * Sets a password as a journal step whose undo puts back the stored hash (and the lock, which
+ * ppolicy lifts with every password change). `before` holds the PASSWORD_STATE attributes.
+ */
+const changePassword = (journal: Journal, before: Entry, newPassword: string): Promise<void> =>
+  journal.write(
+    `set the password of ${before.dn}`,
+    (c) => setPassword(c, before.dn, newPassword),
+    (c) => c.modify(before.dn, PASSWORD_STATE.map((attribute) => replace(attribute, values(before, attribute)))),
+  );
 
 /** Applies an update; validation (including groups and keys) happens before the first write. */
 export const updateUser = async (client: Client, name: string, input: UserUpdate, baseDN: string): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   assertNoCertificates(input.sshPublicCerts);
-  const current = await readUser(client, name, baseDN);
+  const current = await readEntity(client, 'user', name, baseDN, [...USER_ATTRIBUTES, ...PASSWORD_STATE]);
   const dn = current.dn;
   const wanted = input.memberOfs === undefined ? undefined : unique(input.memberOfs);
   const keys =
@@ -327,29 +321,40 @@ export const updateUser = async (client: Client, name: string, input: UserUpdate
   }
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
   for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
-  // Keys first: the only step that can still be refused (a concurrent duplicate), and it undoes itself.
-  if (keys !== undefined) await applyKeyPlan(client, dn, keys);
-  if (changes.length > 0) await client.modify(dn, changes);
-  if (input.userPassword !== undefined) await setPassword(client, dn, input.userPassword);
-  for (const group of add) await addMember(client, group, dn, baseDN);
-  for (const group of remove) await removeMember(client, group, dn, baseDN);
-  return readUser(client, name, baseDN);
+  return allOrNothing(client, async (journal) => {
+    if (keys !== undefined) await applyKeyPlan(journal, dn, keys);
+    // The password before the other attributes: ppolicy lifts a lock with it, and a lock in the same
+    // request must stay.
+    if (input.userPassword !== undefined) await changePassword(journal, current, input.userPassword);
+    if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
+    for (const group of add) await addMember(journal, group, dn, baseDN);
+    for (const group of remove) await removeMember(journal, group, dn, baseDN);
+    return readUser(journal.client, name, baseDN);
+  });
 };
 
 export const PROTECTED_USERS = new Set(['admin']);
 
 /**
  * Deletes a user after taking them out of their groups (so no group is left invalid) and off the
- * hosts they own (refint would do it too, but only after the delete has answered).
+ * hosts they own (refint would do it too, but only after the delete has answered), all or nothing.
  */
 export const deleteUser = async (client: Client, name: string, baseDN: string): Promise<void> => {
   if (PROTECTED_USERS.has(name)) throw forbidden(`User ${name} is protected and cannot be deleted`);
   const current = await readUser(client, name, baseDN);
   for (const group of values(current, 'memberOf')) await assertCanLeave(client, group, current.dn, baseDN);
-  for (const group of values(current, 'memberOf')) await removeMember(client, group, current.dn, baseDN);
   const owned = await searchChildren(client, containerDN('host', baseDN), new EqualityFilter({ attribute: 'owner', value: current.dn }), ['cn']);
-  for (const host of owned) {
-    await client.modify(host.dn, [new Change({ operation: 'delete', modification: new Attribute({ type: 'owner', values: [current.dn] }) })]);
-  }
-  await client.del(current.dn);
+  await allOrNothing(client, async (journal) => {
+    for (const group of values(current, 'memberOf')) await removeMember(journal, group, current.dn, baseDN);
+    for (const host of owned) {
+      await journal.write(
+        `remove ${current.dn} from the owners of ${host.dn}`,
+        (c) => deleteValue(c, host.dn, 'owner', current.dn),
+        (c) => addValue(c, host.dn, 'owner', current.dn),
+      );
+    }
+    await journal.write(`delete ${current.dn}`, (c) => c.del(current.dn), undefined, {
+      happened: async (c) => (await readEntry(c, current.dn, ['1.1'])) === undefined,
+    });
+  });
 };

@@ -1,18 +1,217 @@
-// Building blocks of directory writes that the entity modules share: whole-attribute replacements
-// (for fields whose new value is the complete list the client sent) and the compensating steps
-// that undo the finished part of a multi-step write when a later step fails.
-import { Attribute, Change } from 'ldapts';
+// Building blocks of directory writes that the entity modules share: whole-attribute replacements,
+// and the journal that makes a write of several LDAP operations all-or-nothing: each step records
+// how to undo it, and when a later step fails (refused, connection lost, out of time) the steps
+// done are undone in reverse order, over a fresh connection when the first one failed.
+import { AlreadyExistsError, Attribute, Change, NoSuchAttributeError, NoSuchObjectError, TypeOrValueExistsError, type Client, type Entry } from 'ldapts';
+import { assertion, holdsAll, isAssertionFailed } from './assertion.js';
+import { certainlyNotDone, DirectoryClient, isConnectionFailure, values } from './directory.js';
 import { log } from './log.js';
 
 /** A modification that sets an attribute to exactly `vals`; an empty list removes the attribute. */
 export const replace = (type: string, vals: string[]): Change =>
   new Change({ operation: 'replace', modification: new Attribute({ type, values: vals }) });
 
-/** Runs a compensation step; its own failure is logged, never allowed to hide the first error. */
-export const undo = async (what: string, step: () => Promise<void>): Promise<void> => {
+/** What a step returns when it found its change already made (or moot): there is nothing to undo. */
+export const UNCHANGED = Symbol('unchanged');
+
+/**
+ * The modifications that put back what `changes` replace, from the entry as read before them.
+ * Only for whole-attribute replacements: value-level changes have their own undo.
+ */
+export const restoring = (before: Entry, changes: Change[]): Change[] =>
+  changes.map((change) => {
+    if (change.operation !== 'replace') throw new Error(`restoring() takes replacements only, not ${change.operation}`);
+    const type = change.modification.type;
+    return replace(type, values(before, type));
+  });
+
+const valueChange = (operation: 'add' | 'delete', type: string, value: string): Change =>
+  new Change({ operation, modification: new Attribute({ type, values: [value] }) });
+
+/** Adds one value; UNCHANGED when it is there already. */
+export const addValue = async (client: Client, dn: string, type: string, value: string): Promise<typeof UNCHANGED | undefined> => {
   try {
-    await step();
+    await client.modify(dn, [valueChange('add', type, value)]);
+    return undefined;
   } catch (error) {
-    log('error', 'undo failed', { what, error: String(error) });
+    if (error instanceof TypeOrValueExistsError) return UNCHANGED;
+    throw error;
   }
 };
+
+/** Deletes one value; UNCHANGED when it is gone already. */
+export const deleteValue = async (client: Client, dn: string, type: string, value: string): Promise<typeof UNCHANGED | undefined> => {
+  try {
+    await client.modify(dn, [valueChange('delete', type, value)]);
+    return undefined;
+  } catch (error) {
+    if (error instanceof NoSuchAttributeError) return UNCHANGED;
+    throw error;
+  }
+};
+
+/** One directory operation (or one retried as a whole), given the connection to run on. */
+export type Step = (client: Client) => Promise<unknown>;
+
+interface Recorded {
+  what: string;
+  undo: Step;
+}
+
+export interface WriteOptions {
+  /**
+   * For a last step (nothing after it to undo): when its outcome is unknown because the connection
+   * failed after it was sent, asks the directory whether it happened; if so the write succeeded.
+   */
+  happened?: (client: Client) => Promise<boolean>;
+}
+
+/**
+ * The writes of one request so far and how to undo each. The undo of a step is recorded before
+ * the step runs; it is kept when the step succeeded or when its outcome is unknown (the connection
+ * failed or time ran out after the step was sent), and dropped when the directory certainly did
+ * not apply it. So every undo must be harmless when its step did not happen.
+ */
+export class Journal {
+  private readonly recorded: Recorded[] = [];
+
+  constructor(readonly client: Client) {}
+
+  async write(what: string, step: Step, undo?: Step, options: WriteOptions = {}): Promise<void> {
+    const record = undo === undefined ? undefined : { what, undo };
+    if (record !== undefined) this.recorded.push(record);
+    try {
+      if ((await step(this.client)) === UNCHANGED) this.forget(record);
+    } catch (error) {
+      if (certainlyNotDone(error)) {
+        this.forget(record);
+        throw error;
+      }
+      if (options.happened !== undefined && (await this.ask(options.happened, error))) return;
+      throw error;
+    }
+  }
+
+  /** Undoes the recorded steps, newest first; failures are logged, never thrown over `cause`. */
+  async rollback(cause: unknown): Promise<void> {
+    const steps = this.recorded.splice(0).reverse();
+    if (steps.length === 0) return;
+    let client: Client;
+    try {
+      client = await this.undoClient(cause);
+    } catch (error) {
+      log('error', 'undo impossible: no connection', { steps: steps.map((s) => s.what), error: String(error) });
+      return;
+    }
+    for (const { what, undo } of steps) {
+      try {
+        await undo(client);
+      } catch (error) {
+        // The work's connection may fail during the undo too: go on over a fresh one.
+        if (client === this.client && client instanceof DirectoryClient && isConnectionFailure(error)) {
+          try {
+            client = await client.fresh();
+            await undo(client);
+            continue;
+          } catch (retryError) {
+            log('error', 'undo failed', { what, error: String(retryError) });
+            continue;
+          }
+        }
+        log('error', 'undo failed', { what, error: String(error) });
+      }
+    }
+    log('info', 'undone', { steps: steps.map((s) => s.what), cause: String(cause) });
+  }
+
+  private forget(record: Recorded | undefined): void {
+    const index = record === undefined ? -1 : this.recorded.indexOf(record);
+    if (index >= 0) this.recorded.splice(index, 1);
+  }
+
+  private undoClient(cause: unknown): Promise<Client> {
+    return this.client instanceof DirectoryClient ? this.client.forUndo(cause) : Promise.resolve(this.client);
+  }
+
+  private async ask(happened: (client: Client) => Promise<boolean>, cause: unknown): Promise<boolean> {
+    try {
+      return await happened(await this.undoClient(cause));
+    } catch (error) {
+      log('warn', 'could not tell whether a write happened', { error: String(error) });
+      return false;
+    }
+  }
+}
+
+/**
+ * Runs a write of several steps: when `work` throws, the steps it has done are undone and the
+ * error is rethrown, so the directory is as it was (or, after an unknown last step that did
+ * happen, complete).
+ */
+export const allOrNothing = async <T>(client: Client, work: (journal: Journal) => Promise<T>): Promise<T> => {
+  const journal = new Journal(client);
+  try {
+    return await work(journal);
+  } catch (error) {
+    await journal.rollback(error);
+    throw error;
+  }
+};
+
+/** Attributes slapd cannot match as written: pwdAttribute holds an OID, written by its name. */
+const UNMATCHABLE = new Set(['pwdattribute']);
+
+const identifying = (attributes: Record<string, string | string[]>): Record<string, string | string[]> =>
+  Object.fromEntries(Object.entries(attributes).filter(([name]) => !UNMATCHABLE.has(name.toLowerCase())));
+
+/**
+ * Adds an entry as a journal step. Its undo deletes the entry only while it still holds every
+ * value this add wrote: after a lost connection the add may not have happened, and an entry of
+ * that name may then be someone else's.
+ */
+export const addEntry = (journal: Journal, dn: string, objectClass: string, attributes: Record<string, string | string[]>): Promise<void> =>
+  journal.write(
+    `add ${dn}`,
+    (client) => client.add(dn, attributes),
+    async (client) => {
+      try {
+        await client.del(dn, assertion(objectClass, holdsAll(identifying(attributes))));
+      } catch (error) {
+        if (error instanceof NoSuchObjectError) return;
+        if (isAssertionFailed(error)) {
+          log('warn', 'not undoing an add: the entry is not the one added', { dn });
+          return;
+        }
+        throw error;
+      }
+    },
+  );
+
+/** The user attributes of an entry as read, ready to add it again. */
+const attributesOf = (entry: Entry): Record<string, string[]> =>
+  Object.fromEntries(Object.keys(entry).filter((name) => name !== 'dn').map((name) => [name, values(entry, name)]));
+
+/**
+ * Deletes an entry (read with all its user attributes) as a journal step; one gone already is
+ * UNCHANGED. The undo adds it again as it was read: a new entry, with the same attributes.
+ */
+export const deleteEntry = (journal: Journal, entry: Entry): Promise<void> =>
+  journal.write(
+    `delete ${entry.dn}`,
+    async (client) => {
+      try {
+        await client.del(entry.dn);
+        return undefined;
+      } catch (error) {
+        if (error instanceof NoSuchObjectError) return UNCHANGED;
+        throw error;
+      }
+    },
+    async (client) => {
+      try {
+        await client.add(entry.dn, attributesOf(entry));
+      } catch (error) {
+        if (!(error instanceof AlreadyExistsError)) throw error;
+      }
+    },
+  );
