@@ -154,14 +154,21 @@ export const authkeysBody = (lines: string[]): string => lines.map((line) => `${
 
 // ---- the directory read ----
 
-/** Users are matched by login name or by principal, one level under ou=people. */
+/**
+ * Users are matched by login name or by principal, one level under ou=people. LDAP compares cn and
+ * pseudonym ignoring case, so the search also finds ALICE for alice: answersTo keeps exact matches.
+ */
 export const userLookupFilter = (username: string): OrFilter =>
   new OrFilter({
     filters: [new EqualityFilter({ attribute: 'cn', value: username }), new EqualityFilter({ attribute: 'pseudonym', value: username })],
   });
 
-export const USER_FACT_ATTRIBUTES = ['pwdAccountLockedTime', 'memberOf', 'sshPublicKey'];
+export const USER_FACT_ATTRIBUTES = ['cn', 'pseudonym', 'pwdAccountLockedTime', 'memberOf', 'sshPublicKey'];
 export const HOST_FACT_ATTRIBUTES = ['memberOf'];
+
+/** Whether a found user has exactly this login name or principal, case included (as sshd compares). */
+export const answersTo = (entry: Entry, username: string): boolean =>
+  values(entry, 'cn').includes(username) || values(entry, 'pseudonym').includes(username);
 
 export const toUserFacts = (entry: Entry): UserFacts => ({
   dn: entry.dn,
@@ -185,5 +192,6 @@ export const readFacts = async (
     searchChildren(client, containerDN('user', baseDN), userLookupFilter(params.username), USER_FACT_ATTRIBUTES),
     readEntry(client, entityDN('host', params.host, baseDN), HOST_FACT_ATTRIBUTES),
   ]);
-  return { users: users.map(toUserFacts), hostMemberOf: host === undefined ? undefined : values(host, 'memberOf') };
+  const named = users.filter((entry) => answersTo(entry, params.username));
+  return { users: named.map(toUserFacts), hostMemberOf: host === undefined ? undefined : values(host, 'memberOf') };
 };

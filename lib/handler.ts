@@ -13,7 +13,7 @@ import type { z } from 'zod';
 import { authenticate, type Access, type Caller } from './auth.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
-import { toApiError } from './errors.js';
+import { badRequest, toApiError } from './errors.js';
 import { log } from './log.js';
 import { parseInput } from './validation.js';
 
@@ -84,13 +84,29 @@ const requestLog = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> 
   };
 };
 
+/**
+ * Middy's parsers answer 415 both to a wrong content type and to a body that does not parse; the
+ * latter is a bad request (400, same message). 415 stays for the wrong content type.
+ */
+const malformedIsBadRequest = (parser: middy.MiddlewareObj<Event>): middy.MiddlewareObj<Event> => ({
+  before: async (request) => {
+    try {
+      await parser.before?.(request);
+    } catch (error) {
+      const { statusCode, message } = error as { statusCode?: unknown; message?: unknown };
+      if (statusCode === 415 && typeof message === 'string' && message !== 'Unsupported Media Type') throw badRequest(message);
+      throw error;
+    }
+  },
+});
+
 /** Parses JSON bodies, and form bodies where allowed, leaving other content types to the schema. */
 const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<Event>[] => {
   if (options.body === undefined) return [];
-  if (!options.form) return [httpJsonBodyParser<Event>()];
+  if (!options.form) return [malformedIsBadRequest(httpJsonBodyParser<Event>())];
   // The urlencode parser is typed for REST API events only; its `before` reads the same fields.
   const formParser = httpUrlEncodeBodyParser({ disableContentTypeError: true }) as unknown as middy.MiddlewareObj<Event>;
-  return [httpJsonBodyParser<Event>({ disableContentTypeError: true }), formParser];
+  return [malformedIsBadRequest(httpJsonBodyParser<Event>({ disableContentTypeError: true })), malformedIsBadRequest(formParser)];
 };
 
 export function route<TBody = undefined>(

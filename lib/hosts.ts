@@ -12,7 +12,7 @@ import { listEntities, readEntity } from './entities.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
-import { dnList, duration, durationUnit, present, principal, unique } from './validation.js';
+import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
 import { replace, undo } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
@@ -51,7 +51,7 @@ export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
 const hostFields = {
   description,
   owners: dnList,
-  principal: z.array(principal).max(100),
+  principal: principals,
   duration,
   durationUnit,
 };

@@ -7,7 +7,7 @@ import { searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
 import { badRequest, forbidden } from './errors.js';
-import { addMember, assertCanLeave, missingGroups, removeMember } from './membership.js';
+import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
   assertNoCertificates,
@@ -23,7 +23,8 @@ import {
   type KeyPlan,
   type StoredKey,
 } from './keys.js';
-import { dnList, duration, durationUnit, present, principal, text, unique } from './validation.js';
+import { addedPrincipals, claimConflict, claimPrincipals, findClaim } from './principals.js';
+import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
 import { replace, undo } from './writes.js';
 
 export { parseStoredKeys, type StoredKey } from './keys.js';
@@ -107,12 +108,17 @@ export const toUserJson = (entry: Entry): UserJson => {
   };
 };
 
-const password = z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters');
+// Login refuses longer and blank passwords: setting one would lock its owner out.
+const password = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)
+  .refine((value) => value.trim() !== '', 'must not be blank');
 const mail = z.string().trim().max(254, 'must be at most 254 characters').email('must be an email address');
 
 const userFields = {
   userPassword: password,
-  confirmPassword: z.string().max(128),
+  confirmPassword: z.string().max(MAX_PASSWORD_LENGTH),
   givenName: text(100),
   sn: text(100),
   displayName: text(200),
@@ -121,7 +127,7 @@ const userFields = {
   durationUnit,
   accountLocked: z.boolean(),
   memberOfs: dnList,
-  principal: z.array(principal).max(100),
+  principal: principals,
   sshPublicKeys: keyChanges,
   sshPublicCerts: certChanges,
 };
@@ -235,28 +241,37 @@ export const readUser = (client: Client, name: string, baseDN: string): Promise<
 export const listUsers = async (client: Client, baseDN: string): Promise<UserJson[]> =>
   (await listEntities(client, 'user', 'inetOrgPerson', baseDN, USER_ATTRIBUTES)).map(toUserJson);
 
-/** 400 naming the memberOfs that are not existing groups. */
-const assertGroupsExist = async (client: Client, groupDNs: string[], baseDN: string): Promise<void> => {
-  const missing = await missingGroups(client, groupDNs, baseDN);
+/** The memberOfs as the directory spells the groups' DNs, once each; 400 naming those that are not existing groups. */
+const resolveGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {
+  const { found, missing } = await resolveEntities(client, groupDNs, ['group'], baseDN);
   if (missing.length > 0) {
     throw badRequest(`Unknown groups: ${missing.join('; ')}`, { errors: { memberOfs: `not existing groups: ${missing.join('; ')}` } });
   }
+  return found;
+};
+
+/** 409 when another user holds the new user's name or one of its principals (see lib/principals.ts). */
+const assertNamesFree = async (client: Client, input: UserCreate, dn: string, baseDN: string): Promise<void> => {
+  const claim = await findClaim(client, [input.cn, ...input.principal], dn, baseDN);
+  if (claim !== undefined) throw claimConflict(claim, claim.name.toLowerCase() === input.cn ? 'cn' : 'principal');
 };
 
 /**
  * Creates a user: entry, password (hashed by the directory), lock, groups. If any step after the
- * entry fails, the steps done are undone and the original error is rethrown.
+ * entry fails, the steps done are undone and the original error is rethrown. Name and principals
+ * are checked before the entry is added and again after (a concurrent claim of one of them).
  */
 export const createUser = async (client: Client, input: UserCreate, baseDN: string): Promise<Entry> => {
   assertNoCertificates(input.sshPublicCerts);
-  const groups = unique(input.memberOfs);
+  const groups = await resolveGroups(client, input.memberOfs, baseDN);
   const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(new Date(), input));
-  await assertGroupsExist(client, groups, baseDN);
   const dn = userDN(input.cn, baseDN);
+  await assertNamesFree(client, input, dn, baseDN);
   // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1.
   await client.add(dn, buildUserEntry(input, initialKeyValues(keys.add, keys.dateExpire)));
   const joined: string[] = [];
   try {
+    await assertNamesFree(client, input, dn, baseDN);
     await setPassword(client, dn, input.userPassword);
     if (input.accountLocked === true) await client.modify(dn, [lockChange(true)]);
     for (const group of groups) {
@@ -310,7 +325,7 @@ export const updateUser = async (client: Client, name: string, input: UserUpdate
   assertNoCertificates(input.sshPublicCerts);
   const current = await readUser(client, name, baseDN);
   const dn = current.dn;
-  const wanted = input.memberOfs === undefined ? undefined : unique(input.memberOfs);
+  const wanted = input.memberOfs === undefined ? undefined : await resolveGroups(client, input.memberOfs, baseDN);
   const keys =
     input.sshPublicKeys === undefined
       ? undefined
@@ -320,15 +335,23 @@ export const updateUser = async (client: Client, name: string, input: UserUpdate
           storedValues(values(current, 'sshPublicKey')),
           expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
         );
-  if (wanted !== undefined) await assertGroupsExist(client, wanted, baseDN);
   const changes = buildUserChanges(input, value(current, 'info'));
   if (input.accountLocked !== undefined && input.accountLocked !== (value(current, 'pwdAccountLockedTime') !== undefined)) {
     changes.push(lockChange(input.accountLocked));
   }
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
   for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
-  // Keys first: the only step that can still be refused (a concurrent duplicate), and it undoes itself.
-  if (keys !== undefined) await applyKeyPlan(client, dn, keys);
+  // Principals and keys first: the only steps that can still be refused (a concurrent claim or
+  // duplicate); each undoes itself, and a refused key withdraws the principals claimed.
+  const withdraw = await claimPrincipals(client, dn, addedPrincipals(values(current, 'pseudonym'), input.principal ?? []), baseDN);
+  if (keys !== undefined) {
+    try {
+      await applyKeyPlan(client, dn, keys);
+    } catch (error) {
+      await undo(`principals of ${dn}`, withdraw);
+      throw error;
+    }
+  }
   if (changes.length > 0) await client.modify(dn, changes);
   if (input.userPassword !== undefined) await setPassword(client, dn, input.userPassword);
   for (const group of add) await addMember(client, group, dn, baseDN);

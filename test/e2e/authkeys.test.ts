@@ -117,6 +117,10 @@ describe('the decision table (exact bodies)', () => {
     ['locked user, fingerprint of the key', () => ({ username: names.locked, host: hostA, fingerprint: fp(key.locked) }), () => ''],
     ['principal for a user, a host of the team group', () => ({ username: principal, host: hostA }), () => `${key.principal}\n`],
     ['the same user by name', () => ({ username: names.principalUser, host: hostA }), () => `${key.principal}\n`],
+    // Logins and principals are case-sensitive (sshd, certificates), LDAP's equality is not.
+    ['the login name in upper case', () => ({ username: names.user.toUpperCase(), host: hostA }), () => ''],
+    ['the principal in upper case', () => ({ username: principal.toUpperCase(), host: hostA }), () => ''],
+    ['administrator, login name in upper case', () => ({ username: names.admin.toUpperCase(), host: hostA }), () => ''],
     ['principal, a host outside the team group', () => ({ username: principal, host: hostB }), () => ''],
     ['user removed from the host\'s group', () => ({ username: names.leftGroup, host: hostA }), () => ''],
     ['unknown user', () => ({ username: 'nosuchuser', host: hostA }), () => ''],
