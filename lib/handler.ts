@@ -1,7 +1,8 @@
 // The one factory that turns business logic into a Lambda handler. Every function file is
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
-// Order per request: parse body → open directory → authenticate/authorize → validate → work →
-// unbind; every error becomes a JSON `{"msg": ...}` response in one place (errorResponder).
+// Order per request: parse body → check the token (no directory yet) → open directory → read the
+// caller's entry, authorize → validate → work → unbind; every error becomes a JSON `{"msg": ...}`
+// response in one place (errorResponder).
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
@@ -10,7 +11,7 @@ import httpUrlEncodeBodyParser from '@middy/http-urlencode-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { Client } from 'ldapts';
 import type { z } from 'zod';
-import { authenticate, type Access, type Caller } from './auth.js';
+import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
@@ -124,14 +125,17 @@ export function route<TBody>(
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
   config();
-  const core = (event: Event, context: KeyperContext): Promise<Result> =>
-    withDirectory(async (client) => {
-      const caller = options.access === 'public' ? undefined : await authenticate(client, event, options.access);
+  const core = async (event: Event, context: KeyperContext): Promise<Result> => {
+    // Before connecting: a request without a valid token costs the directory nothing.
+    const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
+    return withDirectory(async (client) => {
+      const caller = token === undefined ? undefined : await authenticate(client, event, token);
       context.caller = caller?.name;
       const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
       // The overloads guarantee a Caller for every access level but 'public'.
       return work({ event, client, caller: caller as never, body });
     });
+  };
   let handler = middy<Event, Result, Error, KeyperContext>()
     .use(requestLog())
     .use(httpErrorHandler({ logger: false }))

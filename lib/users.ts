@@ -157,6 +157,8 @@ export const UserUpdateSchema = z
     cn: z.string().optional(),
     userPassword: userFields.userPassword.optional(),
     confirmPassword: userFields.confirmPassword.optional(),
+    /** Checked when sent (a bind as the user); the console does not send it. */
+    currentPassword: z.string().max(128, 'must be at most 128 characters').optional(),
     givenName: userFields.givenName.optional(),
     sn: userFields.sn.optional(),
     displayName: userFields.displayName.optional(),
@@ -175,7 +177,7 @@ export type UserUpdate = z.infer<typeof UserUpdateSchema>;
 
 /** Fields a non-admin may send about themselves (keys only for groups they are already in). */
 export const SELF_SERVICE_FIELDS = new Set([
-  'cn', 'givenName', 'sn', 'displayName', 'mail', 'userPassword', 'confirmPassword', 'sshPublicKeys', 'sshPublicCerts',
+  'cn', 'givenName', 'sn', 'displayName', 'mail', 'userPassword', 'confirmPassword', 'currentPassword', 'sshPublicKeys', 'sshPublicCerts',
 ]);
 
 /**
@@ -319,8 +321,17 @@ const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan): Promise<
   }
 };
 
-/** Applies an update; validation (including groups and keys) happens before the first write. */
-export const updateUser = async (client: Client, name: string, input: UserUpdate, baseDN: string): Promise<Entry> => {
+/**
+ * Applies an update; validation (including groups and keys) happens before the first write.
+ * `passwordSet` runs right after a new password is set (to end the user's other sessions).
+ */
+export const updateUser = async (
+  client: Client,
+  name: string,
+  input: UserUpdate,
+  baseDN: string,
+  passwordSet?: (dn: string) => Promise<void>,
+): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   assertNoCertificates(input.sshPublicCerts);
   const current = await readUser(client, name, baseDN);
@@ -354,6 +365,7 @@ export const updateUser = async (client: Client, name: string, input: UserUpdate
   }
   if (changes.length > 0) await client.modify(dn, changes);
   if (input.userPassword !== undefined) await setPassword(client, dn, input.userPassword);
+  if (input.userPassword !== undefined) await passwordSet?.(dn);
   for (const group of add) await addMember(client, group, dn, baseDN);
   for (const group of remove) await removeMember(client, group, dn, baseDN);
   return readUser(client, name, baseDN);
