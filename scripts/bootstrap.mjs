@@ -125,7 +125,7 @@ export function installPlan(platform, missing) {
     const packages = [...new Set(missing.map((r) => r.apt))];
     const sudo = platform.root ? [] : ['sudo'];
     const manual = `${shellLine([...sudo, 'apt-get', 'update'])} && ${shellLine([...sudo, 'apt-get', 'install', '-y', '--no-install-recommends', ...packages])}`;
-    if (!platform.root && !platform.sudo) return { run: undefined, manual, reason: 'installing needs root, and sudo asks for a password' };
+    if (!platform.root && !platform.sudo) return { run: undefined, manual, reason: 'installing needs root, and sudo cannot run here without a password' };
     // `env` carries DEBIAN_FRONTEND through sudo, which resets the environment; -n: never prompt.
     const as = [...(platform.root ? [] : ['sudo', '-n']), 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'];
     return { run: [[...as, 'update'], [...as, 'install', '-y', '--no-install-recommends', ...packages]], manual, reason: undefined };
