@@ -13,7 +13,8 @@
 # Settings: the variables below, or lines `NAME=value` in keyper.env next to this script (read as
 # data, never executed; sshd gives the command a clean environment, so exported variables do not
 # reach it):
-#   KEYPER_API_URL   the API base URL, ending in /api (required)
+#   KEYPER_API_URL   the API base URL, ending in /api (required): https:// only (plain http://
+#                    only to 127.0.0.1, localhost or [::1], for testing); anything else is refused
 #   KEYPER_HOSTNAME  this host's name in Keyper (default: `uname -n`)
 #   KEYPER_TIMEOUT   seconds before giving up (default 5; sshd waits for us at every login)
 #
@@ -26,7 +27,8 @@ KEYPER_HOSTNAME=""
 KEYPER_TIMEOUT="5"
 
 PATH=/usr/local/bin:/usr/bin:/bin
-export PATH
+LC_ALL=C
+export PATH LC_ALL
 umask 077
 
 conf="$(dirname -- "$0")/keyper.env"
@@ -56,9 +58,42 @@ if [ -z "$KEYPER_API_URL" ]; then
   exit 2
 fi
 
-# -q first: ignore any .curlrc. -f: an HTTP error status is a failure. --proto: never follow
-# the URL to anything but HTTP(S).
-set -- -q -s -f -m "$KEYPER_TIMEOUT" --proto '=http,https' -G \
+# Whether $1 is http:// to this machine: the authority (up to the first /) must be exactly
+# 127.0.0.1, localhost or [::1], with an optional numeric port. Compared whole, so user info
+# (http://127.0.0.1@elsewhere), longer names (localhost.example) and other loopback spellings fail.
+is_local_http() {
+  authority=${1#http://}
+  [ "$authority" != "$1" ] || return 1
+  authority=${authority%%/*}
+  for local_host in 127.0.0.1 localhost '[::1]'; do
+    port=${authority#"$local_host"}
+    [ "$port" != "$authority" ] || continue
+    case $port in
+      '') return 0 ;;
+      :*[!0-9]* | :) return 1 ;;
+      :*) return 0 ;;
+    esac
+  done
+  return 1
+}
+
+# Keys decide who logs in: only TLS may carry them (anyone on the path of plain HTTP could answer
+# with their own), except to this machine, for testing.
+case $KEYPER_API_URL in
+  https://*) protocol='=https' ;;
+  *)
+    if is_local_http "$KEYPER_API_URL"; then
+      protocol='=http'
+    else
+      echo "keyper auth.sh: KEYPER_API_URL must start with https:// (http:// only to 127.0.0.1, localhost or [::1])" >&2
+      exit 2
+    fi
+    ;;
+esac
+
+# -q first: ignore any .curlrc. -f: an HTTP error status is a failure. --proto: only the scheme
+# checked above. -g: no URL globbing ({a,b} or [1-9] would make several requests).
+set -- -q -s -f -g -m "$KEYPER_TIMEOUT" --proto "$protocol" -G \
   --data-urlencode "username=$user" --data-urlencode "host=$host"
 if [ -n "$fingerprint" ]; then
   set -- "$@" --data-urlencode "fingerprint=$fingerprint"

@@ -3,7 +3,9 @@
 // Keyper's curl line with the real curl), and the shipped auth.sh against the running API.
 import { execFile } from 'node:child_process';
 import { access, chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -188,13 +190,13 @@ describe('the shipped auth.sh', () => {
   let dir = '';
   const script = () => path.join(dir, 'auth.sh');
   const configure = (lines: string[]) => writeFile(path.join(dir, 'keyper.env'), `${lines.join('\n')}\n`);
-  const runScript = async (...args: string[]): Promise<{ code: number; stdout: string }> => {
+  const runScript = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
     try {
-      const { stdout } = await run('/bin/sh', [script(), ...args], { env: { PATH: '/usr/bin:/bin' } });
-      return { code: 0, stdout };
+      const { stdout, stderr } = await run('/bin/sh', [script(), ...args], { env: { PATH: '/usr/bin:/bin' } });
+      return { code: 0, stdout, stderr };
     } catch (error) {
-      const failed = error as { code?: number; stdout?: string };
-      return { code: failed.code ?? -1, stdout: failed.stdout ?? '' };
+      const failed = error as { code?: number; stdout?: string; stderr?: string };
+      return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
     }
   };
 
@@ -209,10 +211,10 @@ describe('the shipped auth.sh', () => {
 
   it('prints exactly the keys for the login (%u %f), reading its settings from keyper.env', async () => {
     await configure(['# written by the test', `KEYPER_API_URL="${apiUrl()}"`, `KEYPER_HOSTNAME=${hostA}`]);
-    expect(await runScript(names.user, fp(key.valid))).toEqual({ code: 0, stdout: `${key.valid}\n` });
-    expect(await runScript(names.user)).toEqual({ code: 0, stdout: `${key.valid}\n` });
-    expect(await runScript(names.user, fp(key.otherHost))).toEqual({ code: 0, stdout: '' });
-    expect(await runScript(names.locked, fp(key.locked))).toEqual({ code: 0, stdout: '' });
+    expect(await runScript(names.user, fp(key.valid))).toMatchObject({ code: 0, stdout: `${key.valid}\n` });
+    expect(await runScript(names.user)).toMatchObject({ code: 0, stdout: `${key.valid}\n` });
+    expect(await runScript(names.user, fp(key.otherHost))).toMatchObject({ code: 0, stdout: '' });
+    expect(await runScript(names.locked, fp(key.locked))).toMatchObject({ code: 0, stdout: '' });
   });
 
   it('fails closed: no output and a non-zero status when the API is unreachable, errors or is not configured', async () => {
@@ -239,5 +241,70 @@ describe('the shipped auth.sh', () => {
     await configure([`KEYPER_API_URL=${apiUrl()}`, `KEYPER_HOSTNAME=${hostA}`, `touch ${marker}`, `KEYPER_TIMEOUT=$(touch ${marker})`]);
     await runScript(names.user);
     await expect(access(marker)).rejects.toThrow();
+  });
+
+  describe('talks to the API only over TLS, or plain HTTP to this machine', () => {
+    // A listener on every local address (IPv4 and IPv6) counts the connections the script opens:
+    // each refused URL below would reach it if the script let curl try.
+    let server: Server | undefined;
+    let port = 0;
+    let connections = 0;
+    const served = ed25519Line('served@listener');
+
+    beforeAll(async () => {
+      server = createServer((_, response) => response.end(`${served}\n`));
+      server.on('connection', () => void connections++);
+      await new Promise<void>((resolve) => server!.listen(0, '::', resolve));
+      port = (server.address() as AddressInfo).port;
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => server?.close(resolve));
+    });
+
+    it.each([
+      ['127.0.0.1', () => `http://127.0.0.1:${port}/api`],
+      ['localhost', () => `http://localhost:${port}/api`],
+      ['[::1]', () => `http://[::1]:${port}/api`],
+    ])('accepts http:// to %s', async (_, url) => {
+      await configure([`KEYPER_API_URL=${url()}`, `KEYPER_HOSTNAME=${hostA}`]);
+      const before = connections;
+      expect(await runScript(names.user)).toMatchObject({ code: 0, stdout: `${served}\n` });
+      expect(connections).toBe(before + 1);
+    });
+
+    it('accepts https:// to any host (here it reaches the listener, which speaks no TLS, and fails closed)', async () => {
+      await configure([`KEYPER_API_URL=https://127.0.0.1:${port}/api`, `KEYPER_HOSTNAME=${hostA}`]);
+      const before = connections;
+      const result = await runScript(names.user);
+      expect(connections).toBe(before + 1);
+      expect(result.stdout).toBe('');
+      expect(result.code).not.toBe(0);
+    });
+
+    it.each([
+      ['another loopback address', () => `http://127.0.0.2:${port}/api`],
+      ['a short form of 127.0.0.1', () => `http://127.1:${port}/api`],
+      ['0.0.0.0', () => `http://0.0.0.0:${port}/api`],
+      ['IPv4-mapped IPv6', () => `http://[::ffff:127.0.0.1]:${port}/api`],
+      ['this machine by name', () => `http://${hostname()}:${port}/api`],
+      ['localhost with a trailing dot', () => `http://localhost.:${port}/api`],
+      ['a name under localhost', () => `http://127.0.0.1.localhost:${port}/api`],
+      ['127.0.0.1 as user info before another host', () => `http://127.0.0.1:${port}@127.0.0.2:${port}/api`],
+      ['localhost as user info before another host', () => `http://localhost@127.0.0.2:${port}/api`],
+      ['a port that is not a number', () => `http://127.0.0.1:${port}x/api`],
+      ['a query in the authority', () => `http://127.0.0.1?@127.0.0.2:${port}/api`],
+      ['an upper-case scheme', () => `HTTPS://127.0.0.1:${port}/api`],
+      ['another scheme', () => `ftp://127.0.0.1:${port}/api`],
+      ['a file', () => 'file:///etc/passwd'],
+      ['no scheme', () => `127.0.0.1:${port}/api`],
+    ])('refuses a URL that is neither https:// nor http:// to this machine: %s', async (_, url) => {
+      await configure([`KEYPER_API_URL=${url()}`, `KEYPER_HOSTNAME=${hostA}`]);
+      const before = connections;
+      const result = await runScript(names.user);
+      expect(result.stdout).toBe('');
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/KEYPER_API_URL must start with https:\/\//);
+      expect(connections).toBe(before);
+    });
   });
 });
