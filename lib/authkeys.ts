@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ADMIN_GROUP } from './auth.js';
 import { readEntry, searchChildren, value, values } from './directory.js';
 import { containerDN, entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
+import { CREDENTIAL_ATTRIBUTE, credentialValues } from './hostcredentials.js';
 import { isPlainKey, keyIdOf, parseExpiry, storedValues, type StoredKey } from './keys.js';
 import { parsePublicKey, SshKeyError } from './sshkeys.js';
 import { principal } from './validation.js';
@@ -154,14 +155,21 @@ export const authkeysBody = (lines: string[]): string => lines.map((line) => `${
 
 // ---- the directory read ----
 
-/** Users are matched by login name or by principal, one level under ou=people. */
+/**
+ * Users are matched by login name or by principal, one level under ou=people. LDAP compares cn and
+ * pseudonym ignoring case, so the search also finds ALICE for alice: answersTo keeps exact matches.
+ */
 export const userLookupFilter = (username: string): OrFilter =>
   new OrFilter({
     filters: [new EqualityFilter({ attribute: 'cn', value: username }), new EqualityFilter({ attribute: 'pseudonym', value: username })],
   });
 
-export const USER_FACT_ATTRIBUTES = ['pwdAccountLockedTime', 'memberOf', 'sshPublicKey'];
-export const HOST_FACT_ATTRIBUTES = ['memberOf'];
+export const USER_FACT_ATTRIBUTES = ['cn', 'pseudonym', 'pwdAccountLockedTime', 'memberOf', 'sshPublicKey'];
+export const HOST_FACT_ATTRIBUTES = ['memberOf', CREDENTIAL_ATTRIBUTE];
+
+/** Whether a found user has exactly this login name or principal, case included (as sshd compares). */
+export const answersTo = (entry: Entry, username: string): boolean =>
+  values(entry, 'cn').includes(username) || values(entry, 'pseudonym').includes(username);
 
 export const toUserFacts = (entry: Entry): UserFacts => ({
   dn: entry.dn,
@@ -174,16 +182,21 @@ export const toUserFacts = (entry: Entry): UserFacts => ({
  * Reads what the decision needs in one round trip: the user search and the host read go out
  * together on the one connection. Group membership comes from memberOf on both entries, which
  * slapd's memberof overlay maintains from the groups' `member` values (the same source the API's
- * admin checks use), so "groups with member=user and member=host" needs no third search.
+ * admin checks use), so "groups with member=user and member=host" needs no third search. The
+ * host's credential (lib/hostcredentials.ts) comes with the same read.
  */
 export const readFacts = async (
   client: Client,
   params: AuthkeysParams,
   baseDN: string,
-): Promise<{ users: UserFacts[]; hostMemberOf: string[] | undefined }> => {
+): Promise<{ users: UserFacts[]; hostMemberOf: string[] | undefined; hostCredentials: string[] }> => {
   const [users, host] = await Promise.all([
     searchChildren(client, containerDN('user', baseDN), userLookupFilter(params.username), USER_FACT_ATTRIBUTES),
     readEntry(client, entityDN('host', params.host, baseDN), HOST_FACT_ATTRIBUTES),
   ]);
-  return { users: users.map(toUserFacts), hostMemberOf: host === undefined ? undefined : values(host, 'memberOf') };
+  return {
+    users: users.filter((entry) => answersTo(entry, params.username)).map(toUserFacts),
+    hostMemberOf: host === undefined ? undefined : values(host, 'memberOf'),
+    hostCredentials: host === undefined ? [] : credentialValues(values(host, CREDENTIAL_ATTRIBUTE)),
+  };
 };

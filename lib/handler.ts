@@ -1,8 +1,9 @@
 // The one factory that turns business logic into a Lambda handler. Every function file is
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
-// Order per request: parse body → open directory → authenticate/authorize → validate → work →
-// unbind; every error becomes a JSON `{"msg": ...}` response in one place (errorResponder).
-// The directory work keeps to the invocation's time budget (lib/budget.ts), timeouts answer 503.
+// Order per request: parse body → check the token (no directory yet) → open directory → read the
+// caller's entry, authorize → validate → work → unbind; every error becomes a JSON `{"msg": ...}`
+// response in one place (errorResponder). The directory work keeps to the invocation's time
+// budget (lib/budget.ts); timeouts answer 503.
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
@@ -11,11 +12,11 @@ import httpUrlEncodeBodyParser from '@middy/http-urlencode-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { Client } from 'ldapts';
 import type { z } from 'zod';
-import { authenticate, type Access, type Caller } from './auth.js';
+import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
 import { config } from './config.js';
 import { budgetFor, type Budget } from './budget.js';
 import { withDirectory } from './directory.js';
-import { toApiError } from './errors.js';
+import { badRequest, toApiError } from './errors.js';
 import { log } from './log.js';
 import { parseInput } from './validation.js';
 
@@ -86,13 +87,29 @@ const requestLog = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> 
   };
 };
 
+/**
+ * Middy's parsers answer 415 both to a wrong content type and to a body that does not parse; the
+ * latter is a bad request (400, same message). 415 stays for the wrong content type.
+ */
+const malformedIsBadRequest = (parser: middy.MiddlewareObj<Event>): middy.MiddlewareObj<Event> => ({
+  before: async (request) => {
+    try {
+      await parser.before?.(request);
+    } catch (error) {
+      const { statusCode, message } = error as { statusCode?: unknown; message?: unknown };
+      if (statusCode === 415 && typeof message === 'string' && message !== 'Unsupported Media Type') throw badRequest(message);
+      throw error;
+    }
+  },
+});
+
 /** Parses JSON bodies, and form bodies where allowed, leaving other content types to the schema. */
 const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<Event>[] => {
   if (options.body === undefined) return [];
-  if (!options.form) return [httpJsonBodyParser<Event>()];
+  if (!options.form) return [malformedIsBadRequest(httpJsonBodyParser<Event>())];
   // The urlencode parser is typed for REST API events only; its `before` reads the same fields.
   const formParser = httpUrlEncodeBodyParser({ disableContentTypeError: true }) as unknown as middy.MiddlewareObj<Event>;
-  return [httpJsonBodyParser<Event>({ disableContentTypeError: true }), formParser];
+  return [malformedIsBadRequest(httpJsonBodyParser<Event>({ disableContentTypeError: true })), malformedIsBadRequest(formParser)];
 };
 
 /** The time this invocation has (Lambda's remaining time), and Middy's abort signal. */
@@ -114,14 +131,17 @@ export function route<TBody>(
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
   config();
-  const core = (event: Event, context: KeyperContext, { signal }: { signal?: AbortSignal } = {}): Promise<Result> =>
-    withDirectory(async (client) => {
-      const caller = options.access === 'public' ? undefined : await authenticate(client, event, options.access);
+  const core = async (event: Event, context: KeyperContext, { signal }: { signal?: AbortSignal } = {}): Promise<Result> => {
+    // Before connecting: a request without a valid token costs the directory nothing.
+    const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
+    return withDirectory(async (client) => {
+      const caller = token === undefined ? undefined : await authenticate(client, event, token);
       context.caller = caller?.name;
       const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
       // The overloads guarantee a Caller for every access level but 'public'.
       return work({ event, client, caller: caller as never, body });
     }, undefined, undefined, invocationBudget(context, signal));
+  };
   let handler = middy<Event, Result, Error, KeyperContext>()
     .use(requestLog())
     .use(httpErrorHandler({ logger: false }))

@@ -1,8 +1,9 @@
 // Hosts: the mapping between device entries under ou=Hosts and the API's JSON, the input schemas,
 // the pure builders of entries and modifications, and the `*Host` operations the handlers call.
 // A host comes with a group of its own name (containing it) and a place in AllHosts; creating and
-// deleting a host keeps the three together, and a failed create leaves nothing behind.
-import { AlreadyExistsError, type Change, type Client, type Entry } from 'ldapts';
+// deleting a host keeps the three together, and a failed create leaves nothing behind. A host may
+// carry a credential for the public server routes (lib/hostcredentials.ts), set through an update.
+import { AlreadyExistsError, Attribute, Change, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
 import { HOSTS_GROUP } from './auth.js';
 import { readEntry, value, values } from './directory.js';
@@ -10,13 +11,14 @@ import { entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './
 import { badRequest, conflict } from './errors.js';
 import { listEntities, readEntity } from './entities.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
+import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
-import { dnList, duration, durationUnit, present, principal, unique } from './validation.js';
-import { addEntry, allOrNothing, deleteEntry, replace, restoring } from './writes.js';
+import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
+import { addEntry, allOrNothing, deleteEntry, replace, restoring, undo } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
-export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf'];
+export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf', CREDENTIAL_ATTRIBUTE];
 
 export const HOST_OBJECT_CLASSES = ['top', 'device', 'ldapPublicKey', 'extensibleObject'];
 
@@ -31,6 +33,8 @@ export interface HostJson {
   durationUnit: Info['durationUnit'];
   /** Host certificates: the stored sshPublicKey JSON documents. */
   sshPublicCerts: StoredKey[];
+  /** Whether the host has a credential for the public server routes (never the credential itself). */
+  hasCredential: boolean;
 }
 
 export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
@@ -45,13 +49,14 @@ export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
     principal: values(entry, 'pseudonym'),
     ...parseInfo(value(entry, 'info')),
     sshPublicCerts: parseStoredKeys(values(entry, 'sshPublicKey')),
+    hasCredential: credentialValues(values(entry, CREDENTIAL_ATTRIBUTE)).length > 0,
   };
 };
 
 const hostFields = {
   description,
   owners: dnList,
-  principal: z.array(principal).max(100),
+  principal: principals,
   duration,
   durationUnit,
 };
@@ -69,6 +74,12 @@ export const HostCreateSchema = z
   .strict();
 export type HostCreate = z.infer<typeof HostCreateSchema>;
 
+export type CredentialAction = 'rotate' | 'remove';
+
+/** What an update asks of the host's credential, if anything. */
+export const credentialAction = (input: { rotateCredential?: boolean; removeCredential?: boolean }): CredentialAction | undefined =>
+  input.rotateCredential === true ? 'rotate' : input.removeCredential === true ? 'remove' : undefined;
+
 export const HostUpdateSchema = z
   .object({
     cn: z.string().optional(),
@@ -77,8 +88,22 @@ export const HostUpdateSchema = z
     principal: hostFields.principal.optional(),
     duration: hostFields.duration.optional(),
     durationUnit: hostFields.durationUnit.optional(),
+    /** A new credential for the public server routes, answered once (replaces any other). */
+    rotateCredential: z.boolean().optional(),
+    /** No credential any more: the host is answered without one, as Keyper answers. */
+    removeCredential: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  // A credential action is a request of its own: its answer carries a secret, and it succeeds or
+  // conflicts (409) as a whole.
+  .superRefine((input, context) => {
+    const action = credentialAction(input);
+    if (action === undefined) return;
+    for (const [field, value] of Object.entries(input)) {
+      if (value === undefined || field === `${action}Credential` || (value === false && field.endsWith('Credential'))) continue;
+      context.addIssue({ code: 'custom', path: [field], input: value, message: `cannot be combined with ${action}Credential` });
+    }
+  });
 export type HostUpdate = z.infer<typeof HostUpdateSchema>;
 
 /** The attributes of a new host entry; `owners` are DNs as the directory holds them. */
@@ -160,6 +185,44 @@ export const updateHost = async (client: Client, name: string, input: HostUpdate
     }
     return readHost(journal.client, name, baseDN);
   });
+};
+
+const credentialChange = (operation: 'add' | 'delete', vals: string[]): Change =>
+  new Change({ operation, modification: new Attribute({ type: CREDENTIAL_ATTRIBUTE, values: vals }) });
+
+/**
+ * Rotates or removes a host's credential. One modify deletes exactly the credential values read
+ * (a concurrent change makes it fail as a whole: 409) and adds the new one. Two first rotations
+ * have nothing to delete and may both add theirs: the read-back then finds ours not alone, takes
+ * it out again and answers 409, so a token is answered only when it is the host's one credential.
+ */
+export const changeHostCredential = async (
+  client: Client,
+  name: string,
+  action: CredentialAction,
+  baseDN: string,
+): Promise<{ entry: Entry; credential?: string }> => {
+  const current = await readHost(client, name, baseDN);
+  const old = credentialValues(values(current, CREDENTIAL_ATTRIBUTE));
+  const fresh = action === 'rotate' ? newHostCredential() : undefined;
+  const changes = [...(old.length > 0 ? [credentialChange('delete', old)] : []), ...(fresh === undefined ? [] : [credentialChange('add', [fresh.stored])])];
+  const changedMeanwhile = () => conflict(`The credential of host ${name} was changed at the same time; try again`);
+  if (changes.length > 0) {
+    try {
+      await client.modify(current.dn, changes);
+    } catch (error) {
+      if (error instanceof NoSuchAttributeError) throw changedMeanwhile();
+      throw error;
+    }
+  }
+  const entry = await readHost(client, name, baseDN);
+  if (fresh === undefined) return { entry };
+  const now = credentialValues(values(entry, CREDENTIAL_ATTRIBUTE));
+  if (now.length !== 1 || now[0] !== fresh.stored) {
+    if (now.includes(fresh.stored)) await undo(`rotate credential of host ${name}`, () => client.modify(entry.dn, [credentialChange('delete', [fresh.stored])]));
+    throw changedMeanwhile();
+  }
+  return { entry, credential: fresh.token };
 };
 
 /**

@@ -151,8 +151,12 @@ export interface NewKey {
   hostGroups: string[];
 }
 
-/** Checks one addition; problems go into `errors` under `sshPublicKeys.<index>.<field>`. */
-const checkAddition = (addition: KeyAddition, field: string, groups: Set<string>, errors: Record<string, string>): NewKey | undefined => {
+/**
+ * Checks one addition; problems go into `errors` under `sshPublicKeys.<index>.<field>`. `groups`
+ * maps each group of the user (normalised DN) to its DN as given in memberOf, which is how the
+ * key's hostGroups are stored, whatever spelling the request used.
+ */
+const checkAddition = (addition: KeyAddition, field: string, groups: Map<string, string>, errors: Record<string, string>): NewKey | undefined => {
   let parsed: ParsedKey;
   try {
     parsed = parsePublicKey(addition.key);
@@ -164,7 +168,7 @@ const checkAddition = (addition: KeyAddition, field: string, groups: Set<string>
   if (addition.fingerprint !== undefined && addition.fingerprint !== parsed.fingerprint) {
     errors[`${field}.fingerprint`] = `does not match the key (${parsed.fingerprint})`;
   }
-  const hostGroups = [...new Map(addition.hostGroups.map((dn) => [normalizeDN(dn), dn])).values()];
+  const hostGroups = [...new Map(addition.hostGroups.map((dn) => [normalizeDN(dn), groups.get(normalizeDN(dn)) ?? dn])).values()];
   const outside = hostGroups.filter((dn) => !groups.has(normalizeDN(dn)));
   if (outside.length > 0) errors[`${field}.hostGroups`] = `not groups of the user: ${outside.join('; ')}`;
   return { name: addition.name, key: parsed.line, fingerprint: parsed.fingerprint, hostGroups };
@@ -176,7 +180,7 @@ const checkAddition = (addition: KeyAddition, field: string, groups: Set<string>
  * into one 400. The same key twice in one request is a 409, as it is against stored keys.
  */
 export const prepareAdditions = (additions: KeyAddition[], memberOf: string[]): NewKey[] => {
-  const groups = new Set(memberOf.map(normalizeDN));
+  const groups = new Map(memberOf.map((dn) => [normalizeDN(dn), dn]));
   const errors: Record<string, string> = {};
   const prepared = additions.flatMap((addition, index) => checkAddition(addition, `sshPublicKeys.${index}`, groups, errors) ?? []);
   const failing = Object.keys(errors);

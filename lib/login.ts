@@ -1,22 +1,28 @@
 // Logging in and out: password check by user bind, token issue, session revocation.
-import { Attribute, Change, InvalidCredentialsError, type Client } from 'ldapts';
+import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, type Client } from 'ldapts';
 import type { Caller } from './auth.js';
-import { CALLER_ATTRIBUTES, isAdminMember } from './auth.js';
+import { isAdminMember } from './auth.js';
 import type { Config } from './config.js';
-import { withDirectory, readEntry, value, values } from './directory.js';
+import { isConnectionFailure, withDirectory, readEntry, value, values } from './directory.js';
 import { USER_NAME } from './dn.js';
 import { unauthorized } from './errors.js';
-import { expiredRevocations, revocationValue } from './sessions.js';
+import { log } from './log.js';
+import { currentGeneration, raiseGeneration, revokeOne, type SessionWrite } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
+import { addValue, deleteValue, inJournal, UNCHANGED, type Journal } from './writes.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */
 const BAD_CREDENTIALS = 'Bad username or password';
 
+/** What a login and a write of session state read from the user's entry (operational: by name). */
+const SESSION_ATTRIBUTES = ['entryUUID', 'labeledURI'];
+
 export type LoginResult = UserJson & { access_token: string; refresh_token: string };
 
 /** True when the directory accepts the password for `dn` (a failed bind counts toward lockout). */
-const passwordAccepted = async (dn: string, password: string, cfg: Config): Promise<boolean> => {
+export const passwordAccepted = async (dn: string, password: string, cfg: Config): Promise<boolean> => {
+  if (password.trim() === '') return false; // an anonymous bind: see loginUser
   try {
     await withDirectory(async () => undefined, { dn, password }, cfg.ldap);
     return true;
@@ -30,6 +36,9 @@ export const loginUser = async (client: Client, username: string, password: stri
   // An empty password would be an anonymous bind, which "succeeds" (RFC 4513 5.1.2): never bind it.
   if (password.trim() === '' || !USER_NAME.test(username)) throw unauthorized(BAD_CREDENTIALS);
   const dn = userDN(username, cfg.ldap.baseDN);
+  // Read before the password check: a password change or logout everywhere after this read ends
+  // the session (lib/sessions.ts).
+  const before = (await readEntry(client, dn, SESSION_ATTRIBUTES)) ?? { dn };
   if (!(await passwordAccepted(dn, password, cfg))) {
     const entry = await readEntry(client, dn, ['pwdAccountLockedTime']);
     if (entry !== undefined && value(entry, 'pwdAccountLockedTime') !== undefined) throw unauthorized('Account is locked');
@@ -37,26 +46,67 @@ export const loginUser = async (client: Client, username: string, password: stri
   }
   const entry = await readUser(client, username, cfg.ldap.baseDN);
   if (value(entry, 'pwdAccountLockedTime') !== undefined) throw unauthorized('Account is locked');
-  const admin = isAdminMember(values(entry, 'memberOf'), cfg.ldap.baseDN);
-  const sid = newSessionId();
+  const account = value(before, 'entryUUID');
+  // Created between the read and the bind: there was no account to bind the session to.
+  if (account === undefined) throw unauthorized(BAD_CREDENTIALS);
+  const subject = {
+    name: username,
+    admin: isAdminMember(values(entry, 'memberOf'), cfg.ldap.baseDN),
+    sid: newSessionId(),
+    account,
+    gen: currentGeneration(values(before, 'labeledURI')),
+  };
   return {
     ...toUserJson(entry),
-    access_token: await issueToken(cfg.tokens, 'access', username, admin, sid),
-    refresh_token: await issueToken(cfg.tokens, 'refresh', username, admin, sid),
+    access_token: await issueToken(cfg.tokens, 'access', subject),
+    refresh_token: await issueToken(cfg.tokens, 'refresh', subject),
   };
 };
 
-/** Records the session as revoked on the user's entry and prunes revocations that have expired. */
+const labeledURI = (values: string[]): Attribute => new Attribute({ type: 'labeledURI', values });
+
+/**
+ * Reads the user's session values and writes what `plan` makes of them, as journal steps (in the
+ * caller's journal, or one of their own): first the one new value (what must happen), then, in a
+ * separate modify, the pruning of the values it made redundant. A value already there is as good as
+ * written; a prune that loses to a concurrent prune of the same values (NoSuchAttribute) is
+ * ignored, any other refusal of it only logged. Undone, both put back exactly what they changed.
+ */
+const writeSessions = (target: Client | Journal, dn: string, plan: (uris: string[]) => SessionWrite): Promise<void> =>
+  inJournal(target, async (journal) => {
+    const entry = await readEntry(journal.client, dn, SESSION_ATTRIBUTES);
+    const { add, prune } = plan(values(entry ?? { dn }, 'labeledURI'));
+    await journal.write(`session state of ${dn}`, (c) => addValue(c, dn, 'labeledURI', add), (c) => deleteValue(c, dn, 'labeledURI', add));
+    if (prune.length === 0) return;
+    await journal.write(
+      `prune session values of ${dn}`,
+      async (c) => {
+        try {
+          await c.modify(dn, [new Change({ operation: 'delete', modification: labeledURI(prune) })]);
+          return undefined;
+        } catch (error) {
+          if (isConnectionFailure(error)) throw error;
+          if (!(error instanceof NoSuchAttributeError)) log('warn', 'pruning session values failed', { dn, error: String(error) });
+          return UNCHANGED;
+        }
+      },
+      async (c) => {
+        for (const uri of prune) await addValue(c, dn, 'labeledURI', uri);
+      },
+    );
+  });
+
+/** Records the caller's session as revoked (or, past the cap, ends all of the user's sessions). */
 export const revokeSession = async (client: Client, caller: Caller, refreshTtlSeconds: number): Promise<void> => {
   const now = Math.floor(Date.now() / 1000);
-  const entry = await readEntry(client, caller.dn, CALLER_ATTRIBUTES);
-  const stale = expiredRevocations(values(entry ?? { dn: caller.dn }, 'labeledURI'), now);
-  const changes = [
-    new Change({
-      operation: 'add',
-      modification: new Attribute({ type: 'labeledURI', values: [revocationValue({ sid: caller.claims.sid, until: now + refreshTtlSeconds })] }),
-    }),
-    ...(stale.length === 0 ? [] : [new Change({ operation: 'delete', modification: new Attribute({ type: 'labeledURI', values: stale }) })]),
-  ];
-  await client.modify(caller.dn, changes);
+  await writeSessions(client, caller.dn, (uris) => revokeOne(uris, { sid: caller.claims.sid, until: now + refreshTtlSeconds }, now));
+};
+
+/**
+ * Ends every session of the user at `dn` but the session `spared` (the caller's own, when they
+ * changed their own password). Call it after the change that is the reason (e.g. the new password
+ * is set), so that no login that read the entry before that change survives it.
+ */
+export const endSessions = async (target: Client | Journal, dn: string, spared?: string): Promise<void> => {
+  await writeSessions(target, dn, (uris) => raiseGeneration(uris, spared));
 };

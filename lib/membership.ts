@@ -184,7 +184,3 @@ export const resolveEntities = async (client: Client, dns: string[], kinds: Enti
   }
   return { found: [...found.values()], missing: unique(missing) };
 };
-
-/** The given DNs that do not name an existing group under ou=groups (for a 400 listing them). */
-export const missingGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> =>
-  (await resolveEntities(client, groupDNs, ['group'], baseDN)).missing;

@@ -9,3 +9,11 @@ export const pathName = (event: APIGatewayProxyEventV2, kind: EntityKind): strin
   if (!isValidName(kind, name)) throw badRequest(`Invalid ${kind} name`, { errors: { name: `not a valid ${kind} name` } });
   return name;
 };
+
+/** A `true`/`false` query parameter, false when absent; 400 for any other value. */
+export const queryFlag = (event: APIGatewayProxyEventV2, name: string): boolean => {
+  const raw = event.queryStringParameters?.[name];
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw badRequest(`Invalid ${name}`, { errors: { [name]: 'must be true or false' } });
+};

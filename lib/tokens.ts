@@ -16,6 +16,10 @@ export interface TokenClaims {
   user_claims: `{role: ${Role}}`;
   /** Session id, shared by the access and refresh tokens of one login; logout revokes it. */
   sid: string;
+  /** The account's entryUUID at login: a deleted and re-created user is another account. */
+  account: string;
+  /** The account's session generation at login (lib/sessions.ts). */
+  gen: number;
   jti: string;
   iat: number;
   exp: number;
@@ -28,17 +32,24 @@ export class TokenError extends Error {}
 export const roleClaim = (admin: boolean): TokenClaims['user_claims'] =>
   admin ? '{role: keyper_admin}' : '{role: keyper_user}';
 
-/** Signs a token of the given type for `name`; `sid` ties it to its login session. */
+/** Whom a token is for, and the login session it belongs to. */
+export interface TokenSubject {
+  name: string;
+  admin: boolean;
+  sid: string;
+  account: string;
+  gen: number;
+}
+
+/** Signs a token of the given type for a subject; its `sid` ties it to its login session. */
 export const issueToken = async (
   tokens: TokenConfig,
   type: TokenType,
-  name: string,
-  admin: boolean,
-  sid: string,
+  { name, admin, sid, account, gen }: TokenSubject,
   now: number = Math.floor(Date.now() / 1000),
 ): Promise<string> => {
   const ttl = type === 'access' ? tokens.accessTtlSeconds : tokens.refreshTtlSeconds;
-  return new SignJWT({ identity: name, type, user_claims: roleClaim(admin), sid })
+  return new SignJWT({ identity: name, type, user_claims: roleClaim(admin), sid, account, gen })
     .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
     .setSubject(name)
     .setJti(randomUUID())
@@ -54,6 +65,8 @@ const isTokenClaims = (payload: Record<string, unknown>): payload is Record<stri
   payload.identity === payload.sub &&
   (payload.type === 'access' || payload.type === 'refresh') &&
   typeof payload.sid === 'string' &&
+  typeof payload.account === 'string' &&
+  Number.isSafeInteger(payload.gen) &&
   typeof payload.jti === 'string' &&
   typeof payload.iat === 'number' &&
   typeof payload.exp === 'number';

@@ -7,7 +7,7 @@ import { readEntry, searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
 import { badRequest, forbidden } from './errors.js';
-import { addMember, assertCanLeave, missingGroups, removeMember } from './membership.js';
+import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
   assertNoCertificates,
@@ -23,7 +23,8 @@ import {
   type KeyPlan,
   type StoredKey,
 } from './keys.js';
-import { dnList, duration, durationUnit, present, principal, text, unique } from './validation.js';
+import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
+import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
 import { addEntry, addValue, allOrNothing, deleteValue, replace, restoring, type Journal } from './writes.js';
 
 export { parseStoredKeys, type StoredKey } from './keys.js';
@@ -107,12 +108,17 @@ export const toUserJson = (entry: Entry): UserJson => {
   };
 };
 
-const password = z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters');
+// Login refuses longer and blank passwords: setting one would lock its owner out.
+const password = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)
+  .refine((value) => value.trim() !== '', 'must not be blank');
 const mail = z.string().trim().max(254, 'must be at most 254 characters').email('must be an email address');
 
 const userFields = {
   userPassword: password,
-  confirmPassword: z.string().max(128),
+  confirmPassword: z.string().max(MAX_PASSWORD_LENGTH),
   givenName: text(100),
   sn: text(100),
   displayName: text(200),
@@ -121,7 +127,7 @@ const userFields = {
   durationUnit,
   accountLocked: z.boolean(),
   memberOfs: dnList,
-  principal: z.array(principal).max(100),
+  principal: principals,
   sshPublicKeys: keyChanges,
   sshPublicCerts: certChanges,
 };
@@ -151,6 +157,8 @@ export const UserUpdateSchema = z
     cn: z.string().optional(),
     userPassword: userFields.userPassword.optional(),
     confirmPassword: userFields.confirmPassword.optional(),
+    /** Checked when sent (a bind as the user); the console does not send it. */
+    currentPassword: z.string().max(128, 'must be at most 128 characters').optional(),
     givenName: userFields.givenName.optional(),
     sn: userFields.sn.optional(),
     displayName: userFields.displayName.optional(),
@@ -169,7 +177,7 @@ export type UserUpdate = z.infer<typeof UserUpdateSchema>;
 
 /** Fields a non-admin may send about themselves (keys only for groups they are already in). */
 export const SELF_SERVICE_FIELDS = new Set([
-  'cn', 'givenName', 'sn', 'displayName', 'mail', 'userPassword', 'confirmPassword', 'sshPublicKeys', 'sshPublicCerts',
+  'cn', 'givenName', 'sn', 'displayName', 'mail', 'userPassword', 'confirmPassword', 'currentPassword', 'sshPublicKeys', 'sshPublicCerts',
 ]);
 
 /**
@@ -235,28 +243,37 @@ export const readUser = (client: Client, name: string, baseDN: string): Promise<
 export const listUsers = async (client: Client, baseDN: string): Promise<UserJson[]> =>
   (await listEntities(client, 'user', 'inetOrgPerson', baseDN, USER_ATTRIBUTES)).map(toUserJson);
 
-/** 400 naming the memberOfs that are not existing groups. */
-const assertGroupsExist = async (client: Client, groupDNs: string[], baseDN: string): Promise<void> => {
-  const missing = await missingGroups(client, groupDNs, baseDN);
+/** The memberOfs as the directory spells the groups' DNs, once each; 400 naming those that are not existing groups. */
+const resolveGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {
+  const { found, missing } = await resolveEntities(client, groupDNs, ['group'], baseDN);
   if (missing.length > 0) {
     throw badRequest(`Unknown groups: ${missing.join('; ')}`, { errors: { memberOfs: `not existing groups: ${missing.join('; ')}` } });
   }
+  return found;
+};
+
+/** 409 when another user holds the new user's name or one of its principals (see lib/principals.ts). */
+const assertNamesFree = async (client: Client, input: UserCreate, dn: string, baseDN: string): Promise<void> => {
+  const claim = await findClaim(client, [input.cn, ...input.principal], dn, baseDN);
+  if (claim !== undefined) throw claimConflict(claim, claim.name.toLowerCase() === input.cn ? 'cn' : 'principal');
 };
 
 /**
  * Creates a user: entry, password (hashed by the directory), lock, groups, all or nothing: when a
- * step fails, the steps done are undone and the step's error is rethrown.
+ * step fails, the steps done are undone and the step's error is rethrown. Name and principals are
+ * checked before the entry is added and again after (a concurrent claim of one of them).
  */
 export const createUser = async (client: Client, input: UserCreate, baseDN: string): Promise<Entry> => {
   assertNoCertificates(input.sshPublicCerts);
-  const groups = unique(input.memberOfs);
+  const groups = await resolveGroups(client, input.memberOfs, baseDN);
   const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(new Date(), input));
-  await assertGroupsExist(client, groups, baseDN);
   const dn = userDN(input.cn, baseDN);
+  await assertNamesFree(client, input, dn, baseDN);
   return allOrNothing(client, async (journal) => {
     // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1.
     // Its undo (deleting it) also undoes the password and the lock.
     await addEntry(journal, dn, OBJECT_CLASSES.user, buildUserEntry(input, initialKeyValues(keys.add, keys.dateExpire)));
+    await assertNamesFree(journal.client, input, dn, baseDN);
     await journal.write(`set the password of ${dn}`, (c) => setPassword(c, dn, input.userPassword));
     if (input.accountLocked === true) await journal.write(`lock ${dn}`, (c) => c.modify(dn, [lockChange(true)]));
     for (const group of groups) await addMember(journal, group, dn, baseDN);
@@ -298,13 +315,27 @@ const changePassword = (journal: Journal, before: Entry, newPassword: string): P
     (c) => c.modify(before.dn, PASSWORD_STATE.map((attribute) => replace(attribute, values(before, attribute)))),
   );
 
-/** Applies an update; validation (including groups and keys) happens before the first write. */
-export const updateUser = async (client: Client, name: string, input: UserUpdate, baseDN: string): Promise<Entry> => {
+/** Adds principals (checked against concurrent claims, lib/principals.ts) as a journal step. */
+const claimStep = (journal: Journal, dn: string, added: string[], baseDN: string): Promise<void> =>
+  journal.write(`claim principals for ${dn}`, (c) => claimPrincipals(c, dn, added, baseDN), (c) => withdrawPrincipals(c, dn, added));
+
+/**
+ * Applies an update, all or nothing; validation (including groups and keys) happens before the
+ * first write. `passwordSet` runs right after a new password is set (to end the user's other
+ * sessions), as part of the same journal.
+ */
+export const updateUser = async (
+  client: Client,
+  name: string,
+  input: UserUpdate,
+  baseDN: string,
+  passwordSet?: (journal: Journal, dn: string) => Promise<void>,
+): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   assertNoCertificates(input.sshPublicCerts);
   const current = await readEntity(client, 'user', name, baseDN, [...USER_ATTRIBUTES, ...PASSWORD_STATE]);
   const dn = current.dn;
-  const wanted = input.memberOfs === undefined ? undefined : unique(input.memberOfs);
+  const wanted = input.memberOfs === undefined ? undefined : await resolveGroups(client, input.memberOfs, baseDN);
   const keys =
     input.sshPublicKeys === undefined
       ? undefined
@@ -314,7 +345,6 @@ export const updateUser = async (client: Client, name: string, input: UserUpdate
           storedValues(values(current, 'sshPublicKey')),
           expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
         );
-  if (wanted !== undefined) await assertGroupsExist(client, wanted, baseDN);
   const changes = buildUserChanges(input, value(current, 'info'));
   if (input.accountLocked !== undefined && input.accountLocked !== (value(current, 'pwdAccountLockedTime') !== undefined)) {
     changes.push(lockChange(input.accountLocked));
@@ -322,13 +352,19 @@ export const updateUser = async (client: Client, name: string, input: UserUpdate
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
   for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
   return allOrNothing(client, async (journal) => {
+    // Principals, keys and groups first: the steps that can still be refused (a concurrent claim,
+    // duplicate or last administrator leaving).
+    await claimStep(journal, dn, addedPrincipals(values(current, 'pseudonym'), input.principal ?? []), baseDN);
     if (keys !== undefined) await applyKeyPlan(journal, dn, keys);
-    // The password before the other attributes: ppolicy lifts a lock with it, and a lock in the same
-    // request must stay.
-    if (input.userPassword !== undefined) await changePassword(journal, current, input.userPassword);
-    if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
     for (const group of add) await addMember(journal, group, dn, baseDN);
     for (const group of remove) await removeMember(journal, group, dn, baseDN);
+    if (input.userPassword !== undefined) {
+      await changePassword(journal, current, input.userPassword);
+      await passwordSet?.(journal, dn);
+    }
+    // After the password: ppolicy lifts a lock with every password change, and a lock asked for in
+    // the same request must stay.
+    if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
     return readUser(journal.client, name, baseDN);
   });
 };

@@ -3,14 +3,21 @@
 import { z } from 'zod';
 import { badRequest } from './errors.js';
 
-/** Printable text: no control characters (they would corrupt LDIF exports and logs). */
+/**
+ * Printable text: no control characters or line separators (they would corrupt LDIF exports and
+ * logs); no invisible or direction-changing characters (zero-width, word joiner, BOM, bidi
+ * embeddings, overrides and isolates), which make one name look like another; and no U+FFFD or
+ * lone surrogates, which is what invalid UTF-8 in a request body turns into.
+ */
 export const text = (max: number) =>
   z
     .string()
     .trim()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+    .regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'must not contain control characters')
+    .regex(/^[^\u200B-\u200D\u2060\uFEFF\u202A-\u202E\u2066-\u2069]*$/u, 'must not contain invisible or direction-changing characters')
+    .regex(/^[^\uFFFD\p{Cs}]*$/u, 'must be valid UTF-8 (no U+FFFD, no lone surrogates)');
 
 /** Keyper's console sends numbers as strings ("30"); accept both, same range. */
 export const duration = z
@@ -21,6 +28,28 @@ export const durationUnit = z.enum(['Hours', 'Days', 'Weeks'], { message: 'must 
 
 /** An SSH principal: what sshd compares with a certificate's principals or a login name. */
 export const principal = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name');
+
+/**
+ * A list of principals. The directory compares them ignoring case, so two that differ only in
+ * case are one principal twice: refused. Exact repeats are harmless and collapse (see unique).
+ */
+export const principals = z
+  .array(principal)
+  .max(100)
+  .check((ctx) => {
+    const seen = new Map<string, string>();
+    for (const name of ctx.value) {
+      const earlier = seen.get(name.toLowerCase());
+      if (earlier !== undefined && earlier !== name) {
+        ctx.issues.push({ code: 'custom', input: ctx.value, message: `has ${earlier} and ${name}: one principal, differing in case` });
+        return;
+      }
+      seen.set(name.toLowerCase(), name);
+    }
+  });
+
+/** The longest password accepted, when setting one and when logging in. */
+export const MAX_PASSWORD_LENGTH = 128;
 
 export const dnList = z.array(z.string().max(1024, 'must be at most 1024 characters')).max(1000);
 
@@ -43,10 +72,11 @@ const fieldsOf = (issue: z.core.$ZodIssue): string[] => {
 export const parseInput = <T>(schema: z.ZodType<T>, input: unknown): T => {
   const result = schema.safeParse(input ?? {}, { error: (issue) => (issue.input === undefined ? 'is required' : undefined) });
   if (result.success) return result.data;
-  const errors: Record<string, string> = {};
+  // A Map, not an object: field names such as __proto__ or constructor are body keys like any other.
+  const errors = new Map<string, string>();
   for (const issue of result.error.issues) {
     const message = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
-    for (const field of fieldsOf(issue)) errors[field] ??= message;
+    for (const field of fieldsOf(issue)) if (!errors.has(field)) errors.set(field, message);
   }
-  throw badRequest(`Invalid input: ${Object.keys(errors).join(', ')}`, { errors });
+  throw badRequest(`Invalid input: ${[...errors.keys()].join(', ')}`, { errors: Object.fromEntries(errors) });
 };

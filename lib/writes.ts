@@ -11,6 +11,15 @@ import { log } from './log.js';
 export const replace = (type: string, vals: string[]): Change =>
   new Change({ operation: 'replace', modification: new Attribute({ type, values: vals }) });
 
+/** Runs a best-effort compensation outside a journal; its failure is logged, never hiding the first error. */
+export const undo = async (what: string, step: () => Promise<unknown>): Promise<void> => {
+  try {
+    await step();
+  } catch (error) {
+    log('error', 'undo failed', { what, error: String(error) });
+  }
+};
+
 /** What a step returns when it found its change already made (or moot): there is nothing to undo. */
 export const UNCHANGED = Symbol('unchanged');
 
@@ -163,6 +172,10 @@ const UNMATCHABLE = new Set(['pwdattribute']);
 
 const identifying = (attributes: Record<string, string | string[]>): Record<string, string | string[]> =>
   Object.fromEntries(Object.entries(attributes).filter(([name]) => !UNMATCHABLE.has(name.toLowerCase())));
+
+/** Runs `work` in the caller's journal when given one, else as an all-or-nothing write of its own. */
+export const inJournal = <T>(target: Client | Journal, work: (journal: Journal) => Promise<T>): Promise<T> =>
+  target instanceof Journal ? work(target) : allOrNothing(target, work);
 
 /**
  * Adds an entry as a journal step. Its undo deletes the entry only while it still holds every

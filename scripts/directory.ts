@@ -4,13 +4,14 @@
 // Run directly (`tsx scripts/directory.ts [--reset]`) it stays in the foreground until Ctrl-C.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from 'ldapts';
 import { placeholderMember } from '../lib/placeholder.js';
+import { candidates, isExecutable } from './bootstrap.mjs';
 import { portInUse } from './ports.js';
 
 export interface DirectoryOptions {
@@ -67,16 +68,6 @@ const INSTALL_HINT =
   'Install OpenLDAP: Debian/Ubuntu `sudo apt-get install slapd ldap-utils`, macOS `brew install openldap` ' +
   '(or set SLAPD_BIN to the slapd executable).';
 
-// slapd lives in sbin (often not on a non-root PATH) or, with Homebrew, in the keg's libexec.
-const SLAPD_LOCATIONS = [
-  '/usr/sbin/slapd',
-  '/usr/local/sbin/slapd',
-  '/usr/libexec/slapd',
-  '/usr/local/libexec/slapd',
-  '/opt/homebrew/opt/openldap/libexec/slapd',
-  '/usr/local/opt/openldap/libexec/slapd',
-  '/opt/homebrew/sbin/slapd',
-];
 const MODULE_DIRS = [
   '/usr/lib/ldap',
   '/usr/lib/openldap',
@@ -106,23 +97,14 @@ interface Slapd {
   builtIn: Set<string>;
 }
 
-const isExecutable = (file: string): boolean => {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 async function findSlapd(env: NodeJS.ProcessEnv): Promise<Slapd> {
   let bin: string | undefined;
   if (env.SLAPD_BIN) {
     if (!isExecutable(env.SLAPD_BIN)) throw new Error(`SLAPD_BIN=${env.SLAPD_BIN} is not an executable file. ${INSTALL_HINT}`);
     bin = env.SLAPD_BIN;
   } else {
-    const onPath = (env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'slapd'));
-    bin = [...onPath, ...SLAPD_LOCATIONS].find(isExecutable);
+    // The same places the bootstrap of `npm start` and `npm test` checks.
+    bin = candidates('slapd', env).find(isExecutable);
   }
   if (!bin) throw new Error(`slapd (the OpenLDAP server) was not found. ${INSTALL_HINT}`);
 

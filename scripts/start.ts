@@ -42,7 +42,11 @@ const main = async (): Promise<void> => {
     stdio: 'inherit',
   });
   console.log(`[start] directory ${directory.url} (${options.dataDir}); API http://localhost:${port}/api`);
-  console.log(`[start] logins: admin / ${options.adminPassword}, ${Object.entries(DEMO_PASSWORDS).map(([u, p]) => `${u} / ${p}`).join(', ')}`);
+  // Never a password in the banner: terminals and CI logs keep it.
+  console.log(
+    `[start] logins: admin (password: KEYPER_ADMIN_PASSWORD when the directory was first seeded, else the default in README.md), ` +
+      `${Object.keys(DEMO_PASSWORDS).join(', ')} (demo passwords in README.md, "Run it locally")`,
+  );
 
   let stopping = false;
   const stop = async (code: number): Promise<void> => {

@@ -4,10 +4,11 @@ import { z } from 'zod';
 import { config } from '../../lib/config.js';
 import { json, route } from '../../lib/handler.js';
 import { loginUser } from '../../lib/login.js';
+import { MAX_PASSWORD_LENGTH } from '../../lib/validation.js';
 
 const LoginSchema = z.object({
   username: z.string().min(1, 'is required').max(100, 'must be at most 100 characters'),
-  password: z.string().max(100, 'must be at most 100 characters'),
+  password: z.string().max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
 });
 
 export const handler = route({ access: 'public', body: LoginSchema }, async ({ client, body }) =>

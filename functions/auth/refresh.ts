@@ -4,6 +4,9 @@ import { config } from '../../lib/config.js';
 import { json, route } from '../../lib/handler.js';
 import { issueToken } from '../../lib/tokens.js';
 
-export const handler = route({ access: 'refresh' }, async ({ caller }) =>
-  json(200, { access_token: await issueToken(config().tokens, 'access', caller.name, caller.admin, caller.claims.sid) }),
-);
+export const handler = route({ access: 'refresh' }, async ({ caller }) => {
+  // Same session, account and generation as the refresh token: a logout or password change that
+  // ended the session ends the new token too.
+  const { sid, account, gen } = caller.claims;
+  return json(200, { access_token: await issueToken(config().tokens, 'access', { name: caller.name, admin: caller.admin, sid, account, gen }) });
+});

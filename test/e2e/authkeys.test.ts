@@ -2,8 +2,12 @@
 // key state with the exact body for each, the request forms sshd scripts use (query, form,
 // Keyper's curl line with the real curl), and the shipped auth.sh against the running API.
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { access, chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -17,6 +21,19 @@ const run = promisify(execFile);
 const AUTH_SH = fileURLToPath(new URL('../../scripts/sshd/auth.sh', import.meta.url));
 
 const fp = (line: string): string => parsePublicKey(line).fingerprint;
+
+/** The running processes whose command line contains `secret` (as `ps` shows it to anyone). */
+const processesShowing = (secret: string): string[] =>
+  readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        return cmdline.includes(secret) ? [cmdline] : [];
+      } catch {
+        return []; // exited meanwhile
+      }
+    });
 
 let admin = '';
 const users: string[] = [];
@@ -44,6 +61,13 @@ const createUser = async (groups: string[], keys: { line: string; hostGroups: st
   return cn;
 };
 
+/** Gives the host a new credential through the API; returns the token. */
+const rotateCredential = async (host: string): Promise<string> => {
+  const reply = await http('PUT', `/hosts/${host}`, { token: admin, json: { rotateCredential: true } });
+  expect(reply.status, reply.text).toBe(200);
+  return (reply.body as { credential: string }[])[0]!.credential;
+};
+
 const put = async (name: string, json: unknown): Promise<Reply> => {
   const reply = await http('PUT', `/users/${name}`, { token: admin, json });
   expect(reply.status, reply.text).toBe(200);
@@ -53,6 +77,8 @@ const put = async (name: string, json: unknown): Promise<Reply> => {
 // The world of the table: hosts A and B (each in its own group), a team group with host A only.
 const hostA = uniqueName('akha');
 const hostB = uniqueName('akhb');
+/** A host that carries a credential (set in the tests that need one). */
+const hostC = uniqueName('akhc');
 const team = uniqueName('akteam');
 const principal = uniqueName('akprinc');
 const key = {
@@ -63,9 +89,10 @@ const key = {
   locked: ed25519Line('locked@laptop'),
   principal: ed25519Line('principal@laptop'),
   leftGroup: ed25519Line('left@laptop'),
+  guarded: ed25519Line('guarded@laptop'),
   unknown: ed25519Line('never-stored'),
 };
-const names = { user: '', admin: '', locked: '', principalUser: '', leftGroup: '' };
+const names = { user: '', admin: '', locked: '', principalUser: '', leftGroup: '', guarded: '' };
 
 beforeAll(async () => {
   admin = (await login('admin', ADMIN_PASSWORD)).access_token;
@@ -92,11 +119,13 @@ beforeAll(async () => {
   names.principalUser = await createUser([groupDN(team)], [{ line: key.principal, hostGroups: [groupDN(team)] }], { principal: [principal] });
   names.leftGroup = await createUser([groupDN(hostA)], [{ line: key.leftGroup, hostGroups: [groupDN(hostA)] }]);
   await put(names.leftGroup, { memberOfs: [] });
+  await addHost(hostC);
+  names.guarded = await createUser([groupDN(hostC)], [{ line: key.guarded, hostGroups: [groupDN(hostC)] }]);
 });
 
 afterAll(async () => {
   for (const name of users) await http('DELETE', `/users/${name}`, { token: admin });
-  await deleteEntries([groupDN(team), groupDN(hostA), groupDN(hostB), hostDN(hostA), hostDN(hostB)]);
+  await deleteEntries([groupDN(team), groupDN(hostA), groupDN(hostB), groupDN(hostC), hostDN(hostA), hostDN(hostB), hostDN(hostC)]);
 });
 
 describe('the decision table (exact bodies)', () => {
@@ -117,6 +146,10 @@ describe('the decision table (exact bodies)', () => {
     ['locked user, fingerprint of the key', () => ({ username: names.locked, host: hostA, fingerprint: fp(key.locked) }), () => ''],
     ['principal for a user, a host of the team group', () => ({ username: principal, host: hostA }), () => `${key.principal}\n`],
     ['the same user by name', () => ({ username: names.principalUser, host: hostA }), () => `${key.principal}\n`],
+    // Logins and principals are case-sensitive (sshd, certificates), LDAP's equality is not.
+    ['the login name in upper case', () => ({ username: names.user.toUpperCase(), host: hostA }), () => ''],
+    ['the principal in upper case', () => ({ username: principal.toUpperCase(), host: hostA }), () => ''],
+    ['administrator, login name in upper case', () => ({ username: names.admin.toUpperCase(), host: hostA }), () => ''],
     ['principal, a host outside the team group', () => ({ username: principal, host: hostB }), () => ''],
     ['user removed from the host\'s group', () => ({ username: names.leftGroup, host: hostA }), () => ''],
     ['unknown user', () => ({ username: 'nosuchuser', host: hostA }), () => ''],
@@ -184,17 +217,80 @@ describe('request forms', () => {
   });
 });
 
+describe('a host with a credential', () => {
+  let token = '';
+  const bearer = (value: string) => ({ authorization: `Bearer ${value}` });
+  const ask = (params: Record<string, string>, headers: Record<string, string> = {}) =>
+    http('GET', `/authkeys?${new URLSearchParams(params).toString()}`, { headers });
+  /** What a client sees: status, content type and body. */
+  const seen = (reply: Reply) => [reply.status, reply.headers['content-type'], reply.text];
+
+  beforeAll(async () => {
+    token = await rotateCredential(hostC);
+  });
+
+  it('answers its keys only to a request that presents the credential', async () => {
+    expect(seen(await ask({ username: names.guarded, host: hostC }, bearer(token)))).toEqual([200, 'text/plain; charset=utf-8', `${key.guarded}\n`]);
+    expect((await ask({ username: names.guarded, host: hostC }, { authorization: `bearer ${token}` })).text).toBe(`${key.guarded}\n`);
+    const refused: [string, Record<string, string>, Record<string, string>][] = [
+      ['no credential', {}, {}],
+      ['a wrong one', {}, bearer(ed25519Line().split(' ')[1]!.slice(0, 43))],
+      ['the token with a character changed', {}, bearer(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)],
+      ['an administrator\'s access token', {}, bearer(admin)],
+      ['the token in the query string', { token }, {}],
+      ['the token as another scheme', {}, { authorization: `Basic ${token}` }],
+    ];
+    for (const [what, extra, headers] of refused) {
+      const reply = await ask({ username: names.guarded, host: hostC, ...extra }, headers);
+      expect(seen(reply), what).toEqual([200, 'text/plain; charset=utf-8', '']);
+    }
+    const form = await http('POST', '/authkeys', {
+      body: new URLSearchParams({ username: names.guarded, host: hostC }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...bearer(token) },
+    });
+    expect([form.status, form.text]).toEqual([200, `${key.guarded}\n`]);
+  });
+
+  it('answers a request without it exactly as it answers an unknown host, even for an administrator\'s keys', async () => {
+    const unknownHost = seen(await ask({ username: names.admin, host: 'nosuchhost' }));
+    expect(seen(await ask({ username: names.admin, host: hostC }))).toEqual(unknownHost);
+    expect(seen(await ask({ username: names.guarded, host: hostC, fingerprint: fp(key.guarded) }))).toEqual(unknownHost);
+    expect(seen(await ask({ username: names.admin, host: hostC }, bearer(token)))).toEqual([200, 'text/plain; charset=utf-8', `${key.admin}\n`]);
+  });
+
+  it('hosts without a credential answer as before, with or without one presented', async () => {
+    expect((await ask({ username: names.user, host: hostA })).text).toBe(`${key.valid}\n`);
+    expect((await ask({ username: names.user, host: hostA }, bearer(token))).text).toBe(`${key.valid}\n`);
+  });
+
+  it('a rotation ends the old token; removing the credential lets requests without one in again', async () => {
+    const old = token;
+    token = await rotateCredential(hostC);
+    expect((await ask({ username: names.guarded, host: hostC }, bearer(old))).text).toBe('');
+    expect((await ask({ username: names.guarded, host: hostC }, bearer(token))).text).toBe(`${key.guarded}\n`);
+    const removed = await http('PUT', `/hosts/${hostC}`, { token: admin, json: { removeCredential: true } });
+    expect(removed.status, removed.text).toBe(200);
+    expect((await ask({ username: names.guarded, host: hostC })).text).toBe(`${key.guarded}\n`);
+    token = await rotateCredential(hostC);
+    expect((await ask({ username: names.guarded, host: hostC })).text).toBe('');
+  });
+});
+
 describe('the shipped auth.sh', () => {
   let dir = '';
   const script = () => path.join(dir, 'auth.sh');
-  const configure = (lines: string[]) => writeFile(path.join(dir, 'keyper.env'), `${lines.join('\n')}\n`);
-  const runScript = async (...args: string[]): Promise<{ code: number; stdout: string }> => {
+  const env = () => path.join(dir, 'keyper.env');
+  const configure = async (lines: string[], mode = 0o644): Promise<void> => {
+    await writeFile(env(), `${lines.join('\n')}\n`);
+    await chmod(env(), mode);
+  };
+  const runScript = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
     try {
-      const { stdout } = await run('/bin/sh', [script(), ...args], { env: { PATH: '/usr/bin:/bin' } });
-      return { code: 0, stdout };
+      const { stdout, stderr } = await run('/bin/sh', [script(), ...args], { env: { PATH: '/usr/bin:/bin' } });
+      return { code: 0, stdout, stderr };
     } catch (error) {
-      const failed = error as { code?: number; stdout?: string };
-      return { code: failed.code ?? -1, stdout: failed.stdout ?? '' };
+      const failed = error as { code?: number; stdout?: string; stderr?: string };
+      return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
     }
   };
 
@@ -209,10 +305,10 @@ describe('the shipped auth.sh', () => {
 
   it('prints exactly the keys for the login (%u %f), reading its settings from keyper.env', async () => {
     await configure(['# written by the test', `KEYPER_API_URL="${apiUrl()}"`, `KEYPER_HOSTNAME=${hostA}`]);
-    expect(await runScript(names.user, fp(key.valid))).toEqual({ code: 0, stdout: `${key.valid}\n` });
-    expect(await runScript(names.user)).toEqual({ code: 0, stdout: `${key.valid}\n` });
-    expect(await runScript(names.user, fp(key.otherHost))).toEqual({ code: 0, stdout: '' });
-    expect(await runScript(names.locked, fp(key.locked))).toEqual({ code: 0, stdout: '' });
+    expect(await runScript(names.user, fp(key.valid))).toMatchObject({ code: 0, stdout: `${key.valid}\n` });
+    expect(await runScript(names.user)).toMatchObject({ code: 0, stdout: `${key.valid}\n` });
+    expect(await runScript(names.user, fp(key.otherHost))).toMatchObject({ code: 0, stdout: '' });
+    expect(await runScript(names.locked, fp(key.locked))).toMatchObject({ code: 0, stdout: '' });
   });
 
   it('fails closed: no output and a non-zero status when the API is unreachable, errors or is not configured', async () => {
@@ -234,10 +330,119 @@ describe('the shipped auth.sh', () => {
     expect(noUser.code).not.toBe(0);
   });
 
+  it('sends KEYPER_HOST_TOKEN from keyper.env, which must be readable by no one but owner and group', async () => {
+    const token = await rotateCredential(hostC);
+    const settings = [`KEYPER_API_URL=${apiUrl()}`, `KEYPER_HOSTNAME=${hostC}`];
+    await configure([...settings, `KEYPER_HOST_TOKEN=${token}`], 0o600);
+    expect(await runScript(names.guarded)).toMatchObject({ code: 0, stdout: `${key.guarded}\n` });
+    await configure([...settings, `KEYPER_HOST_TOKEN="${token}"`], 0o640);
+    expect(await runScript(names.guarded, fp(key.guarded))).toMatchObject({ code: 0, stdout: `${key.guarded}\n` });
+    // Without it, or with a wrong one, the host gets no keys (and sshd accepts none).
+    await configure(settings, 0o600);
+    expect(await runScript(names.guarded)).toMatchObject({ code: 0, stdout: '' });
+    await configure([...settings, `KEYPER_HOST_TOKEN=${token.slice(1)}A`], 0o600);
+    expect(await runScript(names.guarded)).toMatchObject({ code: 0, stdout: '' });
+    // Refused before any request: a token others can read, and one that is not a token.
+    for (const [lines, mode, message] of [
+      [[...settings, `KEYPER_HOST_TOKEN=${token}`], 0o644, /readable by others/],
+      [[...settings, `KEYPER_HOST_TOKEN=${token}`], 0o604, /readable by others/],
+      [[...settings, `KEYPER_HOST_TOKEN=${token} x`], 0o600, /KEYPER_HOST_TOKEN/],
+      [[...settings, `KEYPER_HOST_TOKEN=${token}\r`], 0o600, /KEYPER_HOST_TOKEN/],
+    ] as const) {
+      await configure([...lines], mode);
+      const result = await runScript(names.guarded);
+      expect(result.stdout).toBe('');
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(message);
+    }
+  });
+
   it('never executes keyper.env', async () => {
     const marker = path.join(dir, 'executed');
     await configure([`KEYPER_API_URL=${apiUrl()}`, `KEYPER_HOSTNAME=${hostA}`, `touch ${marker}`, `KEYPER_TIMEOUT=$(touch ${marker})`]);
     await runScript(names.user);
     await expect(access(marker)).rejects.toThrow();
+  });
+
+  describe('talks to the API only over TLS, or plain HTTP to this machine', () => {
+    // A listener on every local address (IPv4 and IPv6) counts the connections the script opens:
+    // each refused URL below would reach it if the script let curl try.
+    let server: Server | undefined;
+    let port = 0;
+    let connections = 0;
+    const served = ed25519Line('served@listener');
+    /** What the listener saw of each request: its Authorization header, and the processes whose command line held it. */
+    const requests: { authorization: string | undefined; exposedBy: string[] }[] = [];
+
+    beforeAll(async () => {
+      server = createServer((request, response) => {
+        const authorization = request.headers.authorization;
+        const token = authorization?.split(' ')[1];
+        // curl is still waiting for this answer: if its command line held the token, it shows now.
+        const exposedBy = token === undefined ? [] : processesShowing(token);
+        requests.push({ authorization, exposedBy });
+        response.end(`${served}\n`);
+      });
+      server.on('connection', () => void connections++);
+      await new Promise<void>((resolve) => server!.listen(0, '::', resolve));
+      port = (server.address() as AddressInfo).port;
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => server?.close(resolve));
+    });
+
+    it.each([
+      ['127.0.0.1', () => `http://127.0.0.1:${port}/api`],
+      ['localhost', () => `http://localhost:${port}/api`],
+      ['[::1]', () => `http://[::1]:${port}/api`],
+    ])('accepts http:// to %s', async (_, url) => {
+      await configure([`KEYPER_API_URL=${url()}`, `KEYPER_HOSTNAME=${hostA}`]);
+      const before = connections;
+      expect(await runScript(names.user)).toMatchObject({ code: 0, stdout: `${served}\n` });
+      expect(connections).toBe(before + 1);
+    });
+
+    it('sends the host token in a header, never on a command line (which every local user can read)', async () => {
+      const token = randomBytes(32).toString('base64url');
+      await configure([`KEYPER_API_URL=http://127.0.0.1:${port}/api`, `KEYPER_HOSTNAME=${hostA}`, `KEYPER_HOST_TOKEN=${token}`], 0o600);
+      requests.length = 0;
+      expect(await runScript(names.user)).toMatchObject({ code: 0, stdout: `${served}\n` });
+      expect(requests).toEqual([{ authorization: `Bearer ${token}`, exposedBy: [] }]);
+    });
+
+    it('accepts https:// to any host (here it reaches the listener, which speaks no TLS, and fails closed)', async () => {
+      await configure([`KEYPER_API_URL=https://127.0.0.1:${port}/api`, `KEYPER_HOSTNAME=${hostA}`]);
+      const before = connections;
+      const result = await runScript(names.user);
+      expect(connections).toBe(before + 1);
+      expect(result.stdout).toBe('');
+      expect(result.code).not.toBe(0);
+    });
+
+    it.each([
+      ['another loopback address', () => `http://127.0.0.2:${port}/api`],
+      ['a short form of 127.0.0.1', () => `http://127.1:${port}/api`],
+      ['0.0.0.0', () => `http://0.0.0.0:${port}/api`],
+      ['IPv4-mapped IPv6', () => `http://[::ffff:127.0.0.1]:${port}/api`],
+      ['this machine by name', () => `http://${hostname()}:${port}/api`],
+      ['localhost with a trailing dot', () => `http://localhost.:${port}/api`],
+      ['a name under localhost', () => `http://127.0.0.1.localhost:${port}/api`],
+      ['127.0.0.1 as user info before another host', () => `http://127.0.0.1:${port}@127.0.0.2:${port}/api`],
+      ['localhost as user info before another host', () => `http://localhost@127.0.0.2:${port}/api`],
+      ['a port that is not a number', () => `http://127.0.0.1:${port}x/api`],
+      ['a query in the authority', () => `http://127.0.0.1?@127.0.0.2:${port}/api`],
+      ['an upper-case scheme', () => `HTTPS://127.0.0.1:${port}/api`],
+      ['another scheme', () => `ftp://127.0.0.1:${port}/api`],
+      ['a file', () => 'file:///etc/passwd'],
+      ['no scheme', () => `127.0.0.1:${port}/api`],
+    ])('refuses a URL that is neither https:// nor http:// to this machine: %s', async (_, url) => {
+      await configure([`KEYPER_API_URL=${url()}`, `KEYPER_HOSTNAME=${hostA}`]);
+      const before = connections;
+      const result = await runScript(names.user);
+      expect(result.stdout).toBe('');
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/KEYPER_API_URL must start with https:\/\//);
+      expect(connections).toBe(before);
+    });
   });
 });

@@ -1,5 +1,6 @@
 // `serverless package` as a deploy would run it, but with no AWS credentials and no network: one
-// bundled Lambda per operation, each under 1 MB, on nodejs24.x behind the HTTP API routes.
+// bundled Lambda per operation, each under 1 MB, on nodejs24.x behind the HTTP API routes, and a
+// stage that throttles every route, `POST /api/login` harder.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,16 @@ let outDir = '';
 const workFolder = `.esbuild-package-${process.pid}`;
 
 interface Template {
-  Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  Resources: Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string | string[] }>;
 }
+
+interface Throttle {
+  ThrottlingRateLimit?: unknown;
+  ThrottlingBurstLimit?: unknown;
+}
+
+const readTemplate = async (): Promise<Template> =>
+  JSON.parse(await readFile(path.join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
 
 beforeAll(async () => {
   outDir = await mkdtemp(path.join(tmpdir(), 'keyper-package-'));
@@ -48,12 +57,36 @@ describe('serverless package', () => {
   });
 
   it('declares nodejs24.x functions behind the HTTP API routes', async () => {
-    const template = JSON.parse(await readFile(path.join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+    const template = await readTemplate();
     const resources = Object.values(template.Resources);
     const lambdas = resources.filter((r) => r.Type === 'AWS::Lambda::Function');
     for (const lambda of lambdas) expect(lambda.Properties.Runtime).toBe('nodejs24.x');
     const routes = resources.filter((r) => r.Type === 'AWS::ApiGatewayV2::Route').map((r) => r.Properties.RouteKey);
     expect(routes).toEqual(expect.arrayContaining(['POST /api/login', 'GET /api/users/{name}', 'GET /api/authkeys', 'POST /api/authkeys']));
     expect(routes).toHaveLength(lambdas.length + 1); // authkeys answers GET and POST
+  });
+
+  it('throttles the stage, and POST /api/login below it, with the local stage settings', async () => {
+    const template = await readTemplate();
+    const stages = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Stage');
+    expect(stages).toHaveLength(1);
+    const [, stage] = stages[0]!;
+    const stageSettings = await readFile(path.join(repoRoot, 'local/stages/local.yml'), 'utf8');
+    const setting = (name: string): number => {
+      const match = new RegExp(`^${name}: (\\d+(?:\\.\\d+)?)$`, 'm').exec(stageSettings);
+      if (match === null) throw new Error(`local/stages/local.yml has no ${name}`);
+      return Number(match[1]);
+    };
+    const defaults = stage.Properties.DefaultRouteSettings as Throttle;
+    expect(defaults).toEqual({ ThrottlingRateLimit: setting('throttleRateLimit'), ThrottlingBurstLimit: setting('throttleBurstLimit') });
+    const routes = stage.Properties.RouteSettings as Record<string, Throttle>;
+    expect(Object.keys(routes)).toEqual(['POST /api/login']);
+    const login = routes['POST /api/login']!;
+    expect(login).toEqual({ ThrottlingRateLimit: setting('loginThrottleRateLimit'), ThrottlingBurstLimit: setting('loginThrottleBurstLimit') });
+    expect(login.ThrottlingRateLimit).toBeLessThan(defaults.ThrottlingRateLimit as number);
+    expect(login.ThrottlingBurstLimit).toBeLessThan(defaults.ThrottlingBurstLimit as number);
+    // A stage naming a route that does not exist yet fails to create: it must wait for the route.
+    const [loginRouteId] = Object.entries(template.Resources).find(([, r]) => r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === 'POST /api/login')!;
+    expect([stage.DependsOn].flat()).toContain(loginRouteId);
   });
 });

@@ -3,12 +3,13 @@
 // AuthorizedKeysCommand (copied unchanged into a root-owned directory, its settings in the
 // keyper.env beside it). A local account is mapped to a Keyper user by principal; `ssh -i` with
 // a key stored through the API logs in, and is refused once the key is removed, the user locked,
-// the key expired or the user taken out of the host's group.
+// the key expired or the user taken out of the host's group. A host given a credential lets the
+// key in only once keyper.env (readable by AuthorizedKeysCommandUser's group alone) carries it.
 // sshd must run as root (privilege separation, switching to the login account), so this file is
 // skipped, with the reason printed, when not root or when sshd, ssh or ssh-keygen are missing.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -263,6 +264,38 @@ describe('a real sshd with the shipped auth.sh', () => {
       expect(await canLogIn()).toBe(false);
     } finally {
       await writeFile(env, saved);
+    }
+    expect(await canLogIn()).toBe(true);
+  });
+
+  it.skipIf(skipReason !== undefined)('with a host credential, logs in only when keyper.env carries the token', async () => {
+    await restore();
+    const env = path.join(work, 'keyper.env');
+    const saved = await readFile(env, 'utf8');
+    const setCredential = async (json: Record<string, boolean>): Promise<string | undefined> => {
+      const reply = await http('PUT', `/hosts/${host}`, { token: admin, json });
+      expect(reply.status, reply.text).toBe(200);
+      return (reply.body as { credential?: string }[])[0]!.credential;
+    };
+    // The token is a secret: keyper.env is root's, readable by the group of AuthorizedKeysCommandUser (nobody) only.
+    const nobodyGroup = Number((await run('/usr/bin/id', ['-g', 'nobody'])).stdout.trim());
+    const configure = async (extra: string): Promise<void> => {
+      await writeFile(env, `${saved}${extra}`);
+      await chown(env, 0, nobodyGroup);
+      await chmod(env, 0o640);
+    };
+    const token = await setCredential({ rotateCredential: true });
+    try {
+      expect(await canLogIn()).toBe(false);
+      await configure(`KEYPER_HOST_TOKEN=${token}\n`);
+      expect(await canLogIn()).toBe(true);
+      await configure(`KEYPER_HOST_TOKEN=${token!.slice(1)}A\n`);
+      expect(await canLogIn()).toBe(false);
+    } finally {
+      await writeFile(env, saved);
+      await chown(env, 0, 0);
+      await chmod(env, 0o644);
+      await setCredential({ removeCredential: true });
     }
     expect(await canLogIn()).toBe(true);
   });

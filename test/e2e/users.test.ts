@@ -2,7 +2,7 @@
 // hostile names and bodies, each a 4xx with a JSON msg that leaves the directory as it was.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { UserJson } from '../../lib/users.js';
-import { ADMIN_PASSWORD, groupDN, http, login, snapshot, uniqueName, userDN } from '../helpers.js';
+import { ADMIN_PASSWORD, apiUrl, groupDN, http, login, snapshot, uniqueName, userDN } from '../helpers.js';
 
 let token = '';
 
@@ -65,7 +65,8 @@ describe('users over HTTP', () => {
       ['cn with a NUL', { json: body('a\u0000b') }, 400],
       ['300-character sn', { json: body(uniqueName('h'), { sn: 'x'.repeat(300) }) }, 400],
       ['__proto__ key', { body: `{"__proto__": {"admin": true}, "cn": "${uniqueName('p')}"}`, headers: { 'content-type': 'application/json' } }, 400],
-      ['not JSON', { body: '{"cn": "x"', headers: { 'content-type': 'application/json' } }, 415],
+      ['not JSON', { body: '{"cn": "x"', headers: { 'content-type': 'application/json' } }, 400],
+      ['JSON content type, no body', { headers: { 'content-type': 'application/json' } }, 400],
       ['a form body', { body: 'cn=x&sn=y', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415],
       ['no content type', { body: '{}' }, 415],
       ['a JSON array', { json: [body(uniqueName('arr'))] }, 400],
@@ -79,6 +80,16 @@ describe('users over HTTP', () => {
       else expect(reply.status, what).toBe(status);
       expect(reply.body, what).toHaveProperty('msg');
     }
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('invalid UTF-8 is a 400 naming the field, never stored as U+FFFD', async () => {
+    const before = await snapshot();
+    const bytes = Buffer.concat([Buffer.from(JSON.stringify(body(uniqueName('utf'))).replace(/}$/, ', "displayName": "Bad')), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')]);
+    const response = await fetch(`${apiUrl()}/users`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: bytes });
+    const reply = (await response.json()) as { msg: string; errors?: Record<string, string> };
+    expect(response.status, JSON.stringify(reply)).toBe(400);
+    expect(reply.errors).toHaveProperty('displayName');
     expect(await snapshot()).toBe(before);
   });
 });

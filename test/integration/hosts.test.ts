@@ -2,6 +2,8 @@
 // slapd: CRUD with the host's own group and AllHosts, all-or-nothing creation, deletion that
 // leaves every group valid, owners, validation, hostile names and non-admins. Also users joining
 // host groups through memberOfs.
+import { createHash } from 'node:crypto';
+import { Attribute, Change } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as createGroup } from '../../functions/groups/create.js';
 import { handler as deleteGroup } from '../../functions/groups/delete.js';
@@ -90,6 +92,7 @@ describe('reading hosts', () => {
       duration: 1,
       durationUnit: 'Days',
       sshPublicCerts: [],
+      hasCredential: false,
     });
     expect(all.map((h) => h.cn)).toContain('web2');
   });
@@ -118,6 +121,7 @@ describe('the CRUD cycle', () => {
       duration: 30,
       durationUnit: 'Weeks',
       sshPublicCerts: [],
+      hasCredential: false,
     });
     const own = (await group(cn)).body as GroupJson[];
     expect(own).toEqual([{ dn: groupDN(cn), cn, description: `${cn} Autocreated Group`, members: [hostDN(cn)] }]);
@@ -168,7 +172,7 @@ describe('the CRUD cycle', () => {
     const cn = await scratch({ description: null });
     expect(hostOf(await get(cn))).toEqual({
       dn: hostDN(cn), cn, owners: [], memberOfs: expect.arrayContaining([groupDN(cn), groupDN('AllHosts')]) as unknown as string[],
-      principal: [], duration: 1, durationUnit: 'Days', sshPublicCerts: [],
+      principal: [], duration: 1, durationUnit: 'Days', sshPublicCerts: [], hasCredential: false,
     });
   });
 
@@ -353,5 +357,92 @@ describe('non-admins', () => {
       expect(reply.body).toHaveProperty('msg');
     }
     expect(await snapshot()).toBe(before);
+  });
+});
+
+describe('host credentials', () => {
+  const PREFIX = 'urn:keyper:host-credential:sha256:';
+  const sha256 = (token: string): string => createHash('sha256').update(token).digest('hex');
+  const FOREIGN_URI = 'https://wiki.example.org/hosts Runbook';
+  /** The host's labeledURI values as the directory holds them. */
+  const storedURIs = (cn: string): Promise<string[]> =>
+    withManager(async (client) => [(await client.search(hostDN(cn), { scope: 'base', attributes: ['labeledURI'] })).searchEntries[0]!.labeledURI ?? []].flat().map(String));
+  const stored = async (cn: string): Promise<string[]> => (await storedURIs(cn)).filter((uri) => uri.startsWith(PREFIX));
+  const rotate = (cn: string, token = admin) => update(cn, { rotateCredential: true }, token);
+  const tokenOfReply = (reply: Reply): string => {
+    expect(reply.status, reply.text).toBe(200);
+    expect(reply.headers['cache-control']).toBe('no-store');
+    const { credential } = hostOf(reply) as HostJson & { credential?: string };
+    expect(credential).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    return credential!;
+  };
+
+  it('rotating answers a new token once; the directory keeps only its SHA-256 and other URIs; reads never show either', async () => {
+    const cn = await scratch();
+    expect(hostOf(await get(cn)).hasCredential).toBe(false);
+    await withManager((client) => client.modify(hostDN(cn), [new Change({ operation: 'add', modification: new Attribute({ type: 'labeledURI', values: [FOREIGN_URI] }) })]));
+
+    const first = tokenOfReply(await rotate(cn));
+    expect(await stored(cn)).toEqual([`${PREFIX}${sha256(first)}`]);
+    // A second rotation replaces the first.
+    const second = tokenOfReply(await rotate(cn));
+    expect(second).not.toBe(first);
+    expect(await stored(cn)).toEqual([`${PREFIX}${sha256(second)}`]);
+    expect(await storedURIs(cn)).toContain(FOREIGN_URI);
+    for (const reply of [await get(cn), await list()]) {
+      expect(reply.text).not.toContain(second);
+      expect(reply.text).not.toContain(sha256(second));
+      expect(reply.text).not.toContain('credential"');
+    }
+    expect(hostOf(await get(cn))).toMatchObject({ hasCredential: true });
+    expect(hostOf(await get(cn))).not.toHaveProperty('credential');
+
+    // Removing leaves the other URIs; removing again is a no-op.
+    const removed = await update(cn, { removeCredential: true });
+    expect(removed.status, removed.text).toBe(200);
+    expect(hostOf(removed)).toMatchObject({ hasCredential: false });
+    expect(hostOf(removed)).not.toHaveProperty('credential');
+    expect(await storedURIs(cn)).toEqual([FOREIGN_URI]);
+    expect((await update(cn, { removeCredential: true })).status).toBe(200);
+    expect(await storedURIs(cn)).toEqual([FOREIGN_URI]);
+  });
+
+  it('refuses both actions at once, an action with other fields, non-admins and unknown hosts, changing nothing', async () => {
+    const cn = await scratch({ owners: [userDN('alice')] });
+    tokenOfReply(await rotate(cn));
+    const replies = await (async () => {
+      const before = await snapshot();
+      const sent = [
+        await update(cn, { rotateCredential: true, removeCredential: true }),
+        await update(cn, { rotateCredential: true, description: 'x' }),
+        await update(cn, { removeCredential: true, owners: [] }),
+        await update(cn, { rotateCredential: 'yes' }),
+        await rotate(cn, alice),
+        await update(cn, { removeCredential: true }, alice),
+        await rotate('nosuchhost'),
+      ];
+      expect(await snapshot()).toBe(before);
+      return sent;
+    })();
+    expect(replies.map((r) => r.status)).toEqual([400, 400, 400, 400, 403, 403, 404]);
+    for (const reply of replies) expect(reply.text).not.toMatch(/"credential"/);
+  });
+
+  it('two rotations at once leave at most one credential, and it is the token of an answer that succeeded (20 trials each)', async () => {
+    const cn = await scratch();
+    for (let trial = 0; trial < 20; trial++) {
+      // From no credential (both add one) and from an existing one (both replace it).
+      for (const start of ['none', 'one'] as const) {
+        if (start === 'none') expect((await update(cn, { removeCredential: true })).status).toBe(200);
+        else tokenOfReply(await rotate(cn));
+        const replies = await Promise.all([rotate(cn), rotate(cn)]);
+        for (const reply of replies) expect([200, 409], reply.text).toContain(reply.status);
+        const tokens = replies.filter((r) => r.status === 200).map(tokenOfReply);
+        const values = await stored(cn);
+        expect(values.length, `trial ${trial} from ${start}`).toBe(tokens.length === 0 ? 0 : 1);
+        if (tokens.length > 0) expect(tokens.map((token) => `${PREFIX}${sha256(token)}`)).toContain(values[0]);
+        if (start === 'one') expect(tokens.length, `trial ${trial}: one of two replacements wins`).toBeGreaterThan(0);
+      }
+    }
   });
 });

@@ -229,10 +229,10 @@ describe('hostile names and bodies change nothing', () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it('a non-JSON body or a wrong content type is a 415 with a JSON msg', async () => {
+  it('a non-JSON body is a 400, a wrong content type a 415, each with a JSON msg', async () => {
     const before = await snapshot();
     const broken = await invoke(createUser, { method: 'POST', route: '/api/users', token: admin, body: '{"cn": ', headers: { 'content-type': 'application/json' } });
-    expect(broken.status).toBe(415);
+    expect(broken.status).toBe(400);
     expect(broken.body).toEqual({ msg: 'Invalid or malformed JSON was provided' });
     const form = await invoke(createUser, { method: 'POST', route: '/api/users', token: admin, body: 'cn=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(form.status).toBe(415);

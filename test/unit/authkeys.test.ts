@@ -3,6 +3,7 @@
 // ever comes out.
 import { describe, expect, it } from 'vitest';
 import {
+  answersTo,
   AuthkeysParamsSchema,
   authkeysBody,
   canMatch,
@@ -186,5 +187,21 @@ describe('the response body', () => {
   it('one line per key, each ending in a newline; nothing when there are none', () => {
     expect(authkeysBody([])).toBe('');
     expect(authkeysBody([line1, line2])).toBe(`${line1}\n${line2}\n`);
+  });
+});
+
+describe('which found users a login name names', () => {
+  const entry = { dn: `cn=alice,ou=people,${BASE}`, cn: 'alice', pseudonym: ['deploy', 'Ops'] };
+
+  it('the exact login name or an exact principal, case included', () => {
+    expect(answersTo(entry, 'alice')).toBe(true);
+    expect(answersTo(entry, 'deploy')).toBe(true);
+    expect(answersTo(entry, 'Ops')).toBe(true);
+    for (const other of ['ALICE', 'Alice', 'Deploy', 'ops', 'bob', '']) expect(answersTo(entry, other), other).toBe(false);
+  });
+
+  it('a single principal comes back from ldapts as a string, not a list', () => {
+    expect(answersTo({ dn: entry.dn, cn: 'alice', pseudonym: 'deploy' }, 'deploy')).toBe(true);
+    expect(answersTo({ dn: entry.dn, cn: 'alice' }, 'deploy')).toBe(false);
   });
 });

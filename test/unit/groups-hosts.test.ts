@@ -54,7 +54,7 @@ describe('host mapping', () => {
       info: '{"duration": "12", "durationUnit": "Weeks"}', sshPublicKey: [JSON.stringify(key), 'not json'],
     };
     expect(toHostJson(entry, BASE)).toEqual({
-      dn: web1, cn: 'web1', owners: [], memberOfs: [`cn=AllHosts,ou=groups,${BASE}`], principal: ['www'], duration: 12, durationUnit: 'Weeks', sshPublicCerts: [key],
+      dn: web1, cn: 'web1', owners: [], memberOfs: [`cn=AllHosts,ou=groups,${BASE}`], principal: ['www'], duration: 12, durationUnit: 'Weeks', sshPublicCerts: [key], hasCredential: false,
     });
   });
 

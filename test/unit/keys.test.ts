@@ -114,9 +114,9 @@ describe('planKeyChanges', () => {
     });
   });
 
-  it('hostGroups must be groups of the user (compared as DNs); the 400 names the others', () => {
+  it('hostGroups must be groups of the user (compared as DNs, stored as memberOf spells them); the 400 names the others', () => {
     const ok = planKeyChanges([add(line1, { hostGroups: ['CN=web1,OU=groups,DC=keyper,DC=example,DC=org'] })], memberOf, [], 'D');
-    expect(ok.add[0]?.hostGroups).toEqual(['CN=web1,OU=groups,DC=keyper,DC=example,DC=org']);
+    expect(ok.add[0]?.hostGroups).toEqual([group('web1')]);
     const outside = failure(() => planKeyChanges([add(line1, { hostGroups: [group('web1'), group('web2'), group('KeyperAdmins')] })], memberOf, [], 'D'));
     expect(outside.status).toBe(400);
     expect(outside.body.msg).toBe(`Invalid sshPublicKeys.0.hostGroups: not groups of the user: ${group('web2')}; ${group('KeyperAdmins')}`);
