@@ -4,8 +4,9 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { Client } from 'ldapts';
 import { config } from './config.js';
 import { entityDN, sameDN, USER_NAME } from './dn.js';
-import { readEntry, value, values } from './directory.js';
+import { readEntry, values } from './directory.js';
 import { forbidden, unauthorized } from './errors.js';
+import { lockFacts, lockState } from './locks.js';
 import { isRevoked } from './sessions.js';
 import { bearerToken, TokenError, verifyToken, type TokenClaims } from './tokens.js';
 
@@ -26,7 +27,7 @@ export const ADMIN_GROUP = 'KeyperAdmins';
 export const HOSTS_GROUP = 'AllHosts';
 
 /** Attributes of the caller's entry that authentication needs. */
-export const CALLER_ATTRIBUTES = ['pwdAccountLockedTime', 'memberOf', 'labeledURI'];
+export const CALLER_ATTRIBUTES = ['pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'labeledURI'];
 
 export const isAdminMember = (memberOf: string[], baseDN: string): boolean =>
   memberOf.some((dn) => sameDN(dn, entityDN('group', ADMIN_GROUP, baseDN)));
@@ -50,7 +51,8 @@ export const authenticate = async (
   const dn = entityDN('user', claims.sub, ldap.baseDN);
   const entry = await readEntry(client, dn, CALLER_ATTRIBUTES);
   if (entry === undefined) throw unauthorized('Invalid token');
-  if (value(entry, 'pwdAccountLockedTime') !== undefined) throw unauthorized('Account is locked');
+  // Only an administrator's lock ends sessions: strangers failing logins must not log a user out.
+  if (lockState(lockFacts(entry)) === 'administrator') throw unauthorized('Account is locked');
   if (isRevoked(values(entry, 'labeledURI'), claims.sid)) throw unauthorized('Token has been revoked');
   const admin = isAdminMember(values(entry, 'memberOf'), ldap.baseDN);
   const caller: Caller = { name: claims.sub, dn, admin, claims };
