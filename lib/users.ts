@@ -7,6 +7,7 @@ import { searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
 import { badRequest, forbidden } from './errors.js';
+import { lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
@@ -31,13 +32,10 @@ export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
-  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', 'pwdAccountLockedTime', 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
+  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', 'pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
 ];
 
 export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
-
-/** ppolicy's value for "locked until an administrator unlocks". */
-export const LOCKED_FOREVER = '000001010000Z';
 
 export interface Info {
   duration: number;
@@ -77,7 +75,9 @@ export interface UserJson {
   givenName: string;
   displayName?: string;
   mail?: string;
+  /** Either lock (unticking clears both); lockReason says which. */
   accountLocked: boolean;
+  lockReason?: 'administrator' | 'failures';
   pwdAccountLockedTime?: string;
   memberOfs: string[];
   principal: string[];
@@ -89,6 +89,7 @@ export interface UserJson {
 
 export const toUserJson = (entry: Entry): UserJson => {
   const lockedTime = value(entry, 'pwdAccountLockedTime');
+  const lock = lockState(lockFacts(entry));
   const keys = parseStoredKeys(values(entry, 'sshPublicKey'));
   return {
     dn: entry.dn,
@@ -98,7 +99,8 @@ export const toUserJson = (entry: Entry): UserJson => {
     givenName: value(entry, 'givenName') ?? '',
     ...present('displayName', value(entry, 'displayName')),
     ...present('mail', value(entry, 'mail')),
-    accountLocked: lockedTime !== undefined,
+    accountLocked: lock !== 'none',
+    ...present('lockReason', lock === 'none' ? undefined : lock),
     ...present('pwdAccountLockedTime', lockedTime),
     memberOfs: values(entry, 'memberOf'),
     principal: values(entry, 'pseudonym'),
@@ -215,9 +217,6 @@ export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefi
   return changes;
 };
 
-export const lockChange = (locked: boolean): Change =>
-  locked ? replace('pwdAccountLockedTime', [LOCKED_FOREVER]) : replace('pwdAccountLockedTime', []);
-
 const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
 
 /** RFC 3062 PasswdModifyRequestValue: the directory hashes the password with its own scheme. */
@@ -275,7 +274,7 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
   try {
     await assertNamesFree(client, input, dn, baseDN);
     await setPassword(client, dn, input.userPassword);
-    if (input.accountLocked === true) await client.modify(dn, [lockChange(true)]);
+    if (input.accountLocked === true) await client.modify(dn, lockChanges(UNLOCKED, true, false), RELAX_RULES);
     for (const group of groups) {
       await addMember(client, group, dn, baseDN);
       joined.push(group);
@@ -347,9 +346,7 @@ export const updateUser = async (
           expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
         );
   const changes = buildUserChanges(input, value(current, 'info'));
-  if (input.accountLocked !== undefined && input.accountLocked !== (value(current, 'pwdAccountLockedTime') !== undefined)) {
-    changes.push(lockChange(input.accountLocked));
-  }
+  const lock = lockChanges(lockFacts(current), input.accountLocked, input.userPassword !== undefined);
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
   for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
   // Principals and keys first: the only steps that can still be refused (a concurrent claim or
@@ -365,6 +362,9 @@ export const updateUser = async (
   }
   if (changes.length > 0) await client.modify(dn, changes);
   if (input.userPassword !== undefined) await setPassword(client, dn, input.userPassword);
+  // After the password (which lifts every lock), and on its own: Relax Rules must not relax the
+  // checks of the other changes.
+  if (lock.length > 0) await client.modify(dn, lock, RELAX_RULES);
   if (input.userPassword !== undefined) await passwordSet?.(dn);
   for (const group of add) await addMember(client, group, dn, baseDN);
   for (const group of remove) await removeMember(client, group, dn, baseDN);
