@@ -7,6 +7,7 @@ import { config } from './config.js';
 import { entityDN, sameDN, USER_NAME } from './dn.js';
 import { readEntry, value, values } from './directory.js';
 import { forbidden, unauthorized } from './errors.js';
+import { lockFacts, lockState } from './locks.js';
 import { isRevoked, isSuperseded } from './sessions.js';
 import { bearerToken, TokenError, verifyToken, type TokenClaims } from './tokens.js';
 
@@ -33,7 +34,7 @@ export const ADMIN_GROUP = 'KeyperAdmins';
 export const HOSTS_GROUP = 'AllHosts';
 
 /** Attributes of the caller's entry that authentication needs (operational ones by name). */
-export const CALLER_ATTRIBUTES = ['pwdAccountLockedTime', 'memberOf', 'labeledURI', 'entryUUID'];
+export const CALLER_ATTRIBUTES = ['pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'labeledURI', 'entryUUID'];
 
 export const isAdminMember = (memberOf: string[], baseDN: string): boolean =>
   memberOf.some((dn) => sameDN(dn, entityDN('group', ADMIN_GROUP, baseDN)));
@@ -59,7 +60,8 @@ export const authenticate = async (client: Client, event: APIGatewayProxyEventV2
   const dn = entityDN('user', claims.sub, ldap.baseDN);
   const entry = await readEntry(client, dn, CALLER_ATTRIBUTES);
   if (entry === undefined) throw unauthorized('Invalid token');
-  if (value(entry, 'pwdAccountLockedTime') !== undefined) throw unauthorized('Account is locked');
+  // Only an administrator's lock ends sessions: strangers failing logins must not log a user out.
+  if (lockState(lockFacts(entry)) === 'administrator') throw unauthorized('Account is locked');
   if (isRevoked(values(entry, 'labeledURI'), claims.sid)) throw unauthorized('Token has been revoked');
   if (isSuperseded(values(entry, 'labeledURI'), claims)) throw unauthorized('Token has been revoked');
   // Another account of the same name (deleted and re-created) is not the one the token was for.

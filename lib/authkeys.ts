@@ -3,7 +3,8 @@
 // one directory read at the end: the user search and the host read, sent together.
 //
 // A key line is written only when all hold: the user (matched by cn or by principal) is not
-// locked; the key is a plain key (not a certificate) whose dateExpire is in the future; the
+// locked by an administrator (a lock that failed logins caused locks the password, not the
+// keys); the key is a plain key (not a certificate) whose dateExpire is in the future; the
 // user is in KeyperAdmins or the key's hostGroups meet the groups that contain both the user and
 // the host; the request's fingerprint, if any, is the key's; and the stored key line parses as a
 // valid key right now. Anything else, including a stored value that does not parse, is left out
@@ -11,10 +12,11 @@
 import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
 import { ADMIN_GROUP } from './auth.js';
-import { readEntry, searchChildren, value, values } from './directory.js';
+import { readEntry, searchChildren, values } from './directory.js';
 import { containerDN, entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues } from './hostcredentials.js';
 import { isPlainKey, keyIdOf, parseExpiry, storedValues, type StoredKey } from './keys.js';
+import { lockFacts, lockState } from './locks.js';
 import { parsePublicKey, SshKeyError } from './sshkeys.js';
 import { principal } from './validation.js';
 
@@ -42,6 +44,7 @@ export const canMatch = (params: AuthkeysParams): boolean => isLookupName(params
 /** What the directory says about one user found by the lookup. */
 export interface UserFacts {
   dn: string;
+  /** Locked by an administrator: no keys. A lock by failed logins does not count here. */
   locked: boolean;
   memberOf: string[];
   /** The raw sshPublicKey values. */
@@ -164,7 +167,7 @@ export const userLookupFilter = (username: string): OrFilter =>
     filters: [new EqualityFilter({ attribute: 'cn', value: username }), new EqualityFilter({ attribute: 'pseudonym', value: username })],
   });
 
-export const USER_FACT_ATTRIBUTES = ['cn', 'pseudonym', 'pwdAccountLockedTime', 'memberOf', 'sshPublicKey'];
+export const USER_FACT_ATTRIBUTES = ['cn', 'pseudonym', 'pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'sshPublicKey'];
 export const HOST_FACT_ATTRIBUTES = ['memberOf', CREDENTIAL_ATTRIBUTE];
 
 /** Whether a found user has exactly this login name or principal, case included (as sshd compares). */
@@ -173,7 +176,7 @@ export const answersTo = (entry: Entry, username: string): boolean =>
 
 export const toUserFacts = (entry: Entry): UserFacts => ({
   dn: entry.dn,
-  locked: value(entry, 'pwdAccountLockedTime') !== undefined,
+  locked: lockState(lockFacts(entry)) === 'administrator',
   memberOf: values(entry, 'memberOf'),
   keyValues: values(entry, 'sshPublicKey'),
 });

@@ -16,6 +16,7 @@ const EnvSchema = z.object({
   JWT_SECRET: z.string().optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(15 * 60),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt(7 * 24 * 60 * 60),
+  LOCKOUT_DURATION_SECONDS: positiveInt(15 * 60),
 });
 
 export interface LdapConfig {
@@ -39,6 +40,8 @@ export interface Config {
   readonly stage: string;
   readonly ldap: LdapConfig;
   readonly tokens: TokenConfig;
+  /** How long a lock by failed logins lasts for logins through the API (see lib/locks.ts). */
+  readonly lockoutSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -81,6 +84,7 @@ export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
       accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     }),
+    lockoutSeconds: e.LOCKOUT_DURATION_SECONDS,
   });
 };
 

@@ -1,11 +1,12 @@
 // Logging in and out: password check by user bind, token issue, session revocation.
-import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, type Client } from 'ldapts';
+import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
 import type { Caller } from './auth.js';
 import { isAdminMember } from './auth.js';
 import type { Config } from './config.js';
 import { isConnectionFailure, withDirectory, readEntry, value, values } from './directory.js';
 import { USER_NAME } from './dn.js';
-import { unauthorized } from './errors.js';
+import { apiError, unauthorized, type ApiError } from './errors.js';
+import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES } from './locks.js';
 import { log } from './log.js';
 import { currentGeneration, raiseGeneration, revokeOne, type SessionWrite } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
@@ -32,20 +33,65 @@ export const passwordAccepted = async (dn: string, password: string, cfg: Config
   }
 };
 
+/** 401 for a locked account; a lock by failed logins also says in how many seconds it ends. */
+const accountLocked = (ends?: Date): ApiError =>
+  apiError(401, 'Account is locked', ends === undefined ? {} : { retryAfter: Math.max(1, Math.ceil((ends.getTime() - Date.now()) / 1000)) });
+
+/**
+ * Before the bind: a lock in effect is refused without binding (slapd would end any lock holding
+ * a time, Keyper's administrator locks included, at the first bind after its pwdLockoutDuration),
+ * and a lock by failed logins older than the service's lockout duration is lifted, whatever the
+ * directory's own policy says (a pwdLockoutDuration of 0 never ends it).
+ */
+const admitLogin = async (client: Client, entry: Entry | undefined, username: string, cfg: Config): Promise<void> => {
+  if (entry === undefined) return;
+  const { dn } = entry;
+  const facts = lockFacts(entry);
+  const lock = lockState(facts, { now: new Date(), lockoutSeconds: cfg.lockoutSeconds });
+  if (lock !== 'none') {
+    log('warn', 'Login refused: account is locked', { username, lock });
+    throw accountLocked(failuresLockEnds(facts, cfg.lockoutSeconds));
+  }
+  if (facts.lockedTime === undefined) return;
+  try {
+    await client.modify(dn, expiredLockChange(facts.lockedTime));
+  } catch (error) {
+    // Lifted, or locked anew, since the read: the bind decides.
+    if (error instanceof NoSuchAttributeError) return;
+    throw error;
+  }
+  await client.modify(dn, clearFailures(), RELAX_RULES);
+  log('info', 'Lockout over: lifted', { username });
+};
+
 export const loginUser = async (client: Client, username: string, password: string, cfg: Config): Promise<LoginResult> => {
   // An empty password would be an anonymous bind, which "succeeds" (RFC 4513 5.1.2): never bind it.
-  if (password.trim() === '' || !USER_NAME.test(username)) throw unauthorized(BAD_CREDENTIALS);
+  if (password.trim() === '' || !USER_NAME.test(username)) {
+    log('warn', 'Login failed', { username, reason: 'not a login name or a blank password' });
+    throw unauthorized(BAD_CREDENTIALS);
+  }
   const dn = userDN(username, cfg.ldap.baseDN);
   // Read before the password check: a password change or logout everywhere after this read ends
   // the session (lib/sessions.ts).
-  const before = (await readEntry(client, dn, SESSION_ATTRIBUTES)) ?? { dn };
+  const read = await readEntry(client, dn, [...LOCK_ATTRIBUTES, ...SESSION_ATTRIBUTES]);
+  await admitLogin(client, read, username, cfg);
+  const before = read ?? { dn };
   if (!(await passwordAccepted(dn, password, cfg))) {
-    const entry = await readEntry(client, dn, ['pwdAccountLockedTime']);
-    if (entry !== undefined && value(entry, 'pwdAccountLockedTime') !== undefined) throw unauthorized('Account is locked');
+    const entry = await readEntry(client, dn, LOCK_ATTRIBUTES);
+    const facts = entry === undefined ? undefined : lockFacts(entry);
+    const lock = facts === undefined ? 'none' : lockState(facts);
+    if (facts !== undefined && lock !== 'none') {
+      log('warn', lock === 'failures' ? 'Account locked by failed logins' : 'Login refused: account is locked', { username, lock });
+      throw accountLocked(failuresLockEnds(facts, cfg.lockoutSeconds));
+    }
+    log('warn', 'Login failed', { username, reason: entry === undefined ? 'no such user' : 'wrong password' });
     throw unauthorized(BAD_CREDENTIALS);
   }
   const entry = await readUser(client, username, cfg.ldap.baseDN);
-  if (value(entry, 'pwdAccountLockedTime') !== undefined) throw unauthorized('Account is locked');
+  if (lockState(lockFacts(entry)) === 'administrator') {
+    log('warn', 'Login refused: account is locked', { username, lock: 'administrator' });
+    throw accountLocked();
+  }
   const account = value(before, 'entryUUID');
   // Created between the read and the bind: there was no account to bind the session to.
   if (account === undefined) throw unauthorized(BAD_CREDENTIALS);

@@ -7,6 +7,7 @@ import { readEntry, searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
 import { badRequest, forbidden } from './errors.js';
+import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
@@ -31,13 +32,10 @@ export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
-  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', 'pwdAccountLockedTime', 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
+  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', 'pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
 ];
 
 export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
-
-/** ppolicy's value for "locked until an administrator unlocks". */
-export const LOCKED_FOREVER = '000001010000Z';
 
 export interface Info {
   duration: number;
@@ -77,7 +75,9 @@ export interface UserJson {
   givenName: string;
   displayName?: string;
   mail?: string;
+  /** Either lock (unticking clears both); lockReason says which. */
   accountLocked: boolean;
+  lockReason?: 'administrator' | 'failures';
   pwdAccountLockedTime?: string;
   memberOfs: string[];
   principal: string[];
@@ -89,6 +89,7 @@ export interface UserJson {
 
 export const toUserJson = (entry: Entry): UserJson => {
   const lockedTime = value(entry, 'pwdAccountLockedTime');
+  const lock = lockState(lockFacts(entry));
   const keys = parseStoredKeys(values(entry, 'sshPublicKey'));
   return {
     dn: entry.dn,
@@ -98,7 +99,8 @@ export const toUserJson = (entry: Entry): UserJson => {
     givenName: value(entry, 'givenName') ?? '',
     ...present('displayName', value(entry, 'displayName')),
     ...present('mail', value(entry, 'mail')),
-    accountLocked: lockedTime !== undefined,
+    accountLocked: lock !== 'none',
+    ...present('lockReason', lock === 'none' ? undefined : lock),
     ...present('pwdAccountLockedTime', lockedTime),
     memberOfs: values(entry, 'memberOf'),
     principal: values(entry, 'pseudonym'),
@@ -215,9 +217,6 @@ export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefi
   return changes;
 };
 
-export const lockChange = (locked: boolean): Change =>
-  locked ? replace('pwdAccountLockedTime', [LOCKED_FOREVER]) : replace('pwdAccountLockedTime', []);
-
 const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
 
 /** RFC 3062 PasswdModifyRequestValue: the directory hashes the password with its own scheme. */
@@ -275,7 +274,7 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
     await addEntry(journal, dn, OBJECT_CLASSES.user, buildUserEntry(input, initialKeyValues(keys.add, keys.dateExpire)));
     await assertNamesFree(journal.client, input, dn, baseDN);
     await journal.write(`set the password of ${dn}`, (c) => setPassword(c, dn, input.userPassword));
-    if (input.accountLocked === true) await journal.write(`lock ${dn}`, (c) => c.modify(dn, [lockChange(true)]));
+    if (input.accountLocked === true) await journal.write(`lock ${dn}`, (c) => c.modify(dn, lockChanges(UNLOCKED, true, false), RELAX_RULES));
     for (const group of groups) await addMember(journal, group, dn, baseDN);
     return readUser(journal.client, input.cn, baseDN);
   });
@@ -302,17 +301,18 @@ const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan): Promis
 };
 
 /** Attributes a password change touches: ppolicy clears the failure count and lock with it. */
-const PASSWORD_STATE = ['userPassword', 'pwdAccountLockedTime'];
+const PASSWORD_STATE = ['userPassword', ...LOCK_ATTRIBUTES];
 
 /**
- * Sets a password as a journal step whose undo puts back the stored hash (and the lock, which
- * ppolicy lifts with every password change). `before` holds the PASSWORD_STATE attributes.
+ * Sets a password as a journal step whose undo puts back the stored hash, the lock and the failure
+ * count, which ppolicy clears with every password change (Relax Rules: pwdFailureTime is
+ * NO-USER-MODIFICATION). `before` holds the PASSWORD_STATE attributes.
  */
 const changePassword = (journal: Journal, before: Entry, newPassword: string): Promise<void> =>
   journal.write(
     `set the password of ${before.dn}`,
     (c) => setPassword(c, before.dn, newPassword),
-    (c) => c.modify(before.dn, PASSWORD_STATE.map((attribute) => replace(attribute, values(before, attribute)))),
+    (c) => c.modify(before.dn, PASSWORD_STATE.map((attribute) => replace(attribute, values(before, attribute))), RELAX_RULES),
   );
 
 /** Adds principals (checked against concurrent claims, lib/principals.ts) as a journal step. */
@@ -346,9 +346,7 @@ export const updateUser = async (
           expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
         );
   const changes = buildUserChanges(input, value(current, 'info'));
-  if (input.accountLocked !== undefined && input.accountLocked !== (value(current, 'pwdAccountLockedTime') !== undefined)) {
-    changes.push(lockChange(input.accountLocked));
-  }
+  const lock = lockChanges(lockFacts(current), input.accountLocked, input.userPassword !== undefined);
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
   for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
   return allOrNothing(client, async (journal) => {
@@ -362,8 +360,11 @@ export const updateUser = async (
       await changePassword(journal, current, input.userPassword);
       await passwordSet?.(journal, dn);
     }
-    // After the password: ppolicy lifts a lock with every password change, and a lock asked for in
-    // the same request must stay.
+    // After the password (which lifts every lock), and on its own: Relax Rules must not relax the
+    // checks of the other changes.
+    if (lock.length > 0) {
+      await journal.write(`lock state of ${dn}`, (c) => c.modify(dn, lock, RELAX_RULES), (c) => c.modify(dn, restoring(current, lock), RELAX_RULES));
+    }
     if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
     return readUser(journal.client, name, baseDN);
   });

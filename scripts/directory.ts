@@ -257,7 +257,10 @@ function seedEntries(o: DirectoryOptions): SeedEntry[] {
   const ou = (name: string): SeedEntry => ({ dn: `ou=${name},${base}`, attributes: { objectClass: ['top', 'organizationalUnit'], ou: name } });
 
   const demo = o.demo ?? true;
-  const users = [user('admin', 'Keyper', 'Admin', o.adminPassword)];
+  const admin = user('admin', 'Keyper', 'Admin', o.adminPassword);
+  // The protected admin has a policy of its own that never locks it (see the README's Lockouts).
+  admin.attributes.pwdPolicySubentry = `cn=nolockout,ou=policies,${base}`;
+  const users = [admin];
   if (demo) users.push(user('alice', 'Alice', 'Liddell', DEMO_PASSWORDS.alice), user('bob', 'Bob', 'Builder', DEMO_PASSWORDS.bob));
   const hosts = demo ? [host('web1', 'Demo web server'), host('web2', 'Demo web server')] : [];
   const groups = [group('KeyperAdmins', 'Keyper administrators', [users[0]!.dn]), group('AllHosts', 'All hosts', hosts.map((h) => h.dn))];
@@ -266,24 +269,19 @@ function seedEntries(o: DirectoryOptions): SeedEntry[] {
     for (const h of hosts) groups.push(group(String(h.attributes.cn), `${String(h.attributes.cn)} Autocreated Group`, [h.dn]));
   }
 
-  // The policy comes first: ppolicy looks it up on every add and logs a warning while it is missing.
+  // pwdPolicy is auxiliary; applicationProcess (core schema) is the cheapest structural class.
+  const policy = (name: string, attributes: Attributes): SeedEntry => ({
+    dn: `cn=${name},ou=policies,${base}`,
+    attributes: { objectClass: ['top', 'applicationProcess', 'pwdPolicy'], cn: name, pwdAttribute: 'userPassword', ...attributes },
+  });
+  // The policies come first: ppolicy looks them up on every add and logs a warning while missing.
   return [
     baseEntry(base),
     ou('policies'),
-    {
-      dn: `cn=default,ou=policies,${base}`,
-      attributes: {
-        // pwdPolicy is auxiliary; applicationProcess (core schema) is the cheapest structural class.
-        objectClass: ['top', 'applicationProcess', 'pwdPolicy'],
-        cn: 'default',
-        pwdAttribute: 'userPassword',
-        pwdLockout: 'TRUE',
-        pwdMaxFailure: '5',
-        // 0: a locked account stays locked until an administrator clears pwdAccountLockedTime.
-        pwdLockoutDuration: '0',
-        pwdFailureCountInterval: '0',
-      },
-    },
+    // 5 failed binds within 5 minutes lock the password for 15 minutes (the service's default
+    // LOCKOUT_DURATION_SECONDS too); the lock ends at the first bind after that.
+    policy('default', { pwdLockout: 'TRUE', pwdMaxFailure: '5', pwdFailureCountInterval: '300', pwdLockoutDuration: '900' }),
+    policy('nolockout', { pwdLockout: 'FALSE' }),
     ou('people'),
     ou('Hosts'),
     ou('groups'),

@@ -86,7 +86,7 @@ describe('login', () => {
     for (let i = 0; i < 5; i += 1) expect((await tryLogin(cn, 'wrong-password')).status).toBe(401);
     const reply = await tryLogin(cn, PASSWORD);
     expect(reply.status).toBe(401);
-    expect(reply.body).toEqual({ msg: 'Account is locked' });
+    expect(reply.body).toMatchObject({ msg: 'Account is locked' });
     const user = await http('GET', `/users/${cn}`, { token: admin.access_token });
     expect((user.body as [{ accountLocked: boolean }])[0].accountLocked).toBe(true);
     // An administrator unlocks it, and the right password works again.

@@ -2,9 +2,10 @@
 // throw-away host key, `AuthorizedKeysFile none` and the shipped scripts/sshd/auth.sh as its
 // AuthorizedKeysCommand (copied unchanged into a root-owned directory, its settings in the
 // keyper.env beside it). A local account is mapped to a Keyper user by principal; `ssh -i` with
-// a key stored through the API logs in, and is refused once the key is removed, the user locked,
-// the key expired or the user taken out of the host's group. A host given a credential lets the
-// key in only once keyper.env (readable by AuthorizedKeysCommandUser's group alone) carries it.
+// a key stored through the API logs in (also while failed logins have locked the password), and is
+// refused once the key is removed, the user locked by an administrator, the key expired or the
+// user taken out of the host's group. A host given a credential lets the key in only once
+// keyper.env (readable by AuthorizedKeysCommandUser's group alone) carries it.
 // sshd must run as root (privilege separation, switching to the login account), so this file is
 // skipped, with the reason printed, when not root or when sshd, ssh or ssh-keygen are missing.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -238,6 +239,13 @@ describe('a real sshd with the shipped auth.sh', () => {
     await updateUser({ accountLocked: true });
     expect(await canLogIn()).toBe(false);
     await updateUser({ accountLocked: false });
+    expect(await canLogIn()).toBe(true);
+  });
+
+  it.skipIf(skipReason !== undefined)('accepts the key while failed logins have locked the password', async () => {
+    await restore();
+    for (let i = 0; i < 5; i += 1) expect((await http('POST', '/login', { json: { username: keyperUser, password: 'wrong-password' } })).status).toBe(401);
+    expect((await http('POST', '/login', { json: { username: keyperUser, password: 'sshd-e2e-test' } })).body).toMatchObject({ msg: 'Account is locked' });
     expect(await canLogIn()).toBe(true);
   });
 

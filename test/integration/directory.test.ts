@@ -114,6 +114,10 @@ describe('local directory', { timeout: 20_000 }, () => {
     const policy = await read(`cn=default,ou=policies,${BASE}`);
     expect(values(policy, 'pwdMaxFailure')).toEqual(['5']);
     expect(values(policy, 'pwdLockout')).toEqual(['TRUE']);
+    expect(values(policy, 'pwdFailureCountInterval')).toEqual(['300']);
+    expect(values(policy, 'pwdLockoutDuration')).toEqual(['900']);
+    expect(values(await read(`cn=nolockout,ou=policies,${BASE}`), 'pwdLockout')).toEqual(['FALSE']);
+    expect(values(await read(dnOf.user('admin'), ['pwdPolicySubentry']), 'pwdPolicySubentry')).toEqual([`cn=nolockout,ou=policies,${BASE}`]);
 
     const admin = await read(dnOf.user('admin'));
     expect(values(admin, 'displayName')).toEqual(['Keyper Admin']);

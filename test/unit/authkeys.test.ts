@@ -13,6 +13,7 @@ import {
   isUnexpired,
   judgeKey,
   sharedGroups,
+  toUserFacts,
   type UserFacts,
 } from '../../lib/authkeys.js';
 import { parsePublicKey } from '../../lib/sshkeys.js';
@@ -180,6 +181,19 @@ describe('decide: user × host × key state', () => {
   it('reports the invalid stored values it skipped, with user and keyid', () => {
     const decision = run([user([stored('ssh-dss AAAAB3NzaC1kc3M= x', { keyid: 3, fingerprint: undefined })])], HOST_WEB1);
     expect(decision).toEqual({ lines: [], invalid: [{ user: `cn=alice,ou=people,${BASE}`, keyid: 3, reason: 'ssh-dss keys are not accepted' }] });
+  });
+});
+
+describe('toUserFacts: which locks withhold the keys', () => {
+  const entry = { dn: `cn=alice,ou=people,${BASE}`, memberOf: [group('web1')], sshPublicKey: [stored(line1)] };
+  it.each<[string, Record<string, string | string[]>, boolean]>([
+    ['no lock', {}, false],
+    ['a lock ppolicy wrote after failed binds', { pwdAccountLockedTime: '20261127112231Z', pwdFailureTime: ['20261127112231.580729Z', '20261127112231.603674Z'] }, false],
+    ['this API\'s lock', { pwdAccountLockedTime: '000001010000Z' }, true],
+    ['Keyper\'s lock', { pwdAccountLockedTime: '20210101120000Z' }, true],
+    ['Keyper\'s lock after older failed logins', { pwdAccountLockedTime: '20261127113000Z', pwdFailureTime: '20261127112231.580729Z' }, true],
+  ])('%s', (_, lock, locked) => {
+    expect(toUserFacts({ ...entry, ...lock }).locked).toBe(locked);
   });
 });
 

@@ -39,10 +39,17 @@ describe('users', () => {
 
   it('map an entry to Keyper\'s JSON (string duration, keys by type, lock state)', () => {
     expect(toUserJson(entry)).toEqual({
-      dn: entry.dn, cn: 'carol', uid: 'carol', sn: 'C', givenName: 'Carol', accountLocked: true, pwdAccountLockedTime: '20210101120000Z',
+      dn: entry.dn, cn: 'carol', uid: 'carol', sn: 'C', givenName: 'Carol', accountLocked: true, lockReason: 'administrator', pwdAccountLockedTime: '20210101120000Z',
       memberOfs: [`cn=g,ou=groups,${BASE}`], principal: ['c1', 'c2'], duration: 30, durationUnit: 'Weeks',
       sshPublicKeys: [{ keyid: 0, name: 'a' }], sshPublicCerts: [{ keyid: 100, keytype: 1 }],
     });
+  });
+
+  it('show a lock that failed logins caused as locked, with its reason', () => {
+    const failed = { ...entry, pwdAccountLockedTime: '20261127112231Z', pwdFailureTime: ['20261127112230.1Z', '20261127112231.603674Z'] };
+    expect(toUserJson(failed)).toMatchObject({ accountLocked: true, lockReason: 'failures', pwdAccountLockedTime: '20261127112231Z' });
+    expect(toUserJson({ ...entry, pwdAccountLockedTime: [] })).not.toHaveProperty('lockReason');
+    expect(toUserJson({ ...entry, pwdAccountLockedTime: [] }).accountLocked).toBe(false);
   });
 
   it('read info with defaults and merge updates keeping other keys', () => {
