@@ -12,7 +12,7 @@ import { listEntities, readEntity } from './entities.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
 import { placeholderMember } from './placeholder.js';
 import { dnList, present, text } from './validation.js';
-import { addEntry, allOrNothing, replace, restoring, type Journal } from './writes.js';
+import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
 export const GROUP_ATTRIBUTES = ['cn', 'description', 'member'];
 
@@ -146,5 +146,5 @@ export const updateGroup = async (client: Client, name: string, input: GroupUpda
 export const deleteGroup = async (client: Client, name: string, baseDN: string): Promise<void> => {
   if (isProtectedGroup(name)) throw forbidden(`Group ${name} is protected and cannot be deleted`);
   const current = await readGroup(client, name, baseDN);
-  await client.del(current.dn);
+  await allOrNothing(client, (journal) => deleteLast(journal, current.dn));
 };

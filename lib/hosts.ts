@@ -3,7 +3,8 @@
 // A host comes with a group of its own name (containing it) and a place in AllHosts; creating and
 // deleting a host keeps the three together, and a failed create leaves nothing behind. A host may
 // carry a credential for the public server routes (lib/hostcredentials.ts), set through an update.
-import { AlreadyExistsError, Attribute, Change, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
+import { AlreadyExistsError, Attribute, Change, EqualityFilter, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
+import { assertion, isAssertionFailed } from './assertion.js';
 import { z } from 'zod';
 import { HOSTS_GROUP } from './auth.js';
 import { readEntry, value, values } from './directory.js';
@@ -15,7 +16,7 @@ import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hos
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
 import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
-import { addEntry, allOrNothing, deleteEntry, replace, restoring, undo } from './writes.js';
+import { addEntry, addValue, allOrNothing, deleteEntry, deleteLast, replace, restoring } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
 export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf', CREDENTIAL_ATTRIBUTE];
@@ -207,22 +208,46 @@ export const changeHostCredential = async (
   const fresh = action === 'rotate' ? newHostCredential() : undefined;
   const changes = [...(old.length > 0 ? [credentialChange('delete', old)] : []), ...(fresh === undefined ? [] : [credentialChange('add', [fresh.stored])])];
   const changedMeanwhile = () => conflict(`The credential of host ${name} was changed at the same time; try again`);
-  if (changes.length > 0) {
-    try {
-      await client.modify(current.dn, changes);
-    } catch (error) {
-      if (error instanceof NoSuchAttributeError) throw changedMeanwhile();
-      throw error;
+  return allOrNothing(client, async (journal) => {
+    if (changes.length > 0) {
+      await journal.write(
+        `${action} the credential of ${current.dn}`,
+        async (c) => {
+          try {
+            await c.modify(current.dn, changes);
+          } catch (error) {
+            if (error instanceof NoSuchAttributeError) throw changedMeanwhile();
+            throw error;
+          }
+        },
+        (c) => restoreCredential(c, current.dn, old, fresh?.stored),
+      );
     }
+    const entry = await readHost(journal.client, name, baseDN);
+    if (fresh === undefined) return { entry };
+    const now = credentialValues(values(entry, CREDENTIAL_ATTRIBUTE));
+    // Not ours alone: the undo takes ours out again (only two first rotations get here, with no
+    // old value to put back).
+    if (now.length !== 1 || now[0] !== fresh.stored) throw changedMeanwhile();
+    return { entry, credential: fresh.token };
+  });
+};
+
+/**
+ * Undoes a credential change: the old values back, ours out, but only while ours is still there
+ * (asserted): once another rotation replaced it, the credential is that rotation's to keep.
+ */
+const restoreCredential = async (client: Client, dn: string, old: string[], fresh: string | undefined): Promise<void> => {
+  if (fresh === undefined) {
+    for (const value of old) await addValue(client, dn, CREDENTIAL_ATTRIBUTE, value);
+    return;
   }
-  const entry = await readHost(client, name, baseDN);
-  if (fresh === undefined) return { entry };
-  const now = credentialValues(values(entry, CREDENTIAL_ATTRIBUTE));
-  if (now.length !== 1 || now[0] !== fresh.stored) {
-    if (now.includes(fresh.stored)) await undo(`rotate credential of host ${name}`, () => client.modify(entry.dn, [credentialChange('delete', [fresh.stored])]));
-    throw changedMeanwhile();
+  const changes = [...old.map((value) => credentialChange('add', [value])), credentialChange('delete', [fresh])];
+  try {
+    await client.modify(dn, changes, assertion(OBJECT_CLASSES.host, new EqualityFilter({ attribute: CREDENTIAL_ATTRIBUTE, value: fresh })));
+  } catch (error) {
+    if (!isAssertionFailed(error)) throw error;
   }
-  return { entry, credential: fresh.token };
 };
 
 /**
@@ -241,8 +266,6 @@ export const deleteHost = async (client: Client, name: string, baseDN: string): 
       await removeMember(journal, group, current.dn, baseDN);
     }
     if (ownGroup !== undefined) await deleteEntry(journal, ownGroup);
-    await journal.write(`delete ${current.dn}`, (c) => c.del(current.dn), undefined, {
-      happened: async (c) => (await readEntry(c, current.dn, ['1.1'])) === undefined,
-    });
+    await deleteLast(journal, current.dn);
   });
 };

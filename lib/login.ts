@@ -3,7 +3,7 @@ import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, type 
 import type { Caller } from './auth.js';
 import { isAdminMember } from './auth.js';
 import type { Config } from './config.js';
-import { isConnectionFailure, withDirectory, readEntry, value, values } from './directory.js';
+import { withDirectory, readEntry, value, values } from './directory.js';
 import { USER_NAME } from './dn.js';
 import { apiError, unauthorized, type ApiError } from './errors.js';
 import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES } from './locks.js';
@@ -11,7 +11,7 @@ import { log } from './log.js';
 import { currentGeneration, raiseGeneration, revokeOne, type SessionWrite } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
-import { addValue, deleteValue, inJournal, UNCHANGED, type Journal } from './writes.js';
+import { addValue, allOrNothing, deleteValue, inJournal, replace, restoring, UNCHANGED, type Journal } from './writes.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */
 const BAD_CREDENTIALS = 'Bad username or password';
@@ -52,16 +52,32 @@ const admitLogin = async (client: Client, entry: Entry | undefined, username: st
     log('warn', 'Login refused: account is locked', { username, lock });
     throw accountLocked(failuresLockEnds(facts, cfg.lockoutSeconds));
   }
-  if (facts.lockedTime === undefined) return;
-  try {
-    await client.modify(dn, expiredLockChange(facts.lockedTime));
-  } catch (error) {
-    // Lifted, or locked anew, since the read: the bind decides.
-    if (error instanceof NoSuchAttributeError) return;
-    throw error;
-  }
-  await client.modify(dn, clearFailures(), RELAX_RULES);
-  log('info', 'Lockout over: lifted', { username });
+  const { lockedTime } = facts;
+  if (lockedTime === undefined) return;
+  const lifted = await allOrNothing(client, async (journal) => {
+    let gone = false;
+    await journal.write(
+      `lift the expired lock of ${dn}`,
+      async (c) => {
+        try {
+          await c.modify(dn, expiredLockChange(lockedTime));
+          return undefined;
+        } catch (error) {
+          // Lifted, or locked anew, since the read: the bind decides.
+          if (!(error instanceof NoSuchAttributeError)) throw error;
+          gone = true;
+          return UNCHANGED;
+        }
+      },
+      // ppolicy drops the failure times along with the lock: both come back.
+      (c) => c.modify(dn, restoring(entry, [replace('pwdAccountLockedTime', []), clearFailures()]), RELAX_RULES),
+    );
+    if (gone) return false;
+    const clear = clearFailures();
+    await journal.write(`clear the failed logins of ${dn}`, (c) => c.modify(dn, clear, RELAX_RULES), (c) => c.modify(dn, restoring(entry, [clear]), RELAX_RULES));
+    return true;
+  });
+  if (lifted) log('info', 'Lockout over: lifted', { username });
 };
 
 export const loginUser = async (client: Client, username: string, password: string, cfg: Config): Promise<LoginResult> => {
@@ -116,7 +132,7 @@ const labeledURI = (values: string[]): Attribute => new Attribute({ type: 'label
  * caller's journal, or one of their own): first the one new value (what must happen), then, in a
  * separate modify, the pruning of the values it made redundant. A value already there is as good as
  * written; a prune that loses to a concurrent prune of the same values (NoSuchAttribute) is
- * ignored, any other refusal of it only logged. Undone, both put back exactly what they changed.
+ * ignored (the next write prunes what is left); any other failure undoes both, like any step's.
  */
 const writeSessions = (target: Client | Journal, dn: string, plan: (uris: string[]) => SessionWrite): Promise<void> =>
   inJournal(target, async (journal) => {
@@ -131,9 +147,8 @@ const writeSessions = (target: Client | Journal, dn: string, plan: (uris: string
           await c.modify(dn, [new Change({ operation: 'delete', modification: labeledURI(prune) })]);
           return undefined;
         } catch (error) {
-          if (isConnectionFailure(error)) throw error;
-          if (!(error instanceof NoSuchAttributeError)) log('warn', 'pruning session values failed', { dn, error: String(error) });
-          return UNCHANGED;
+          if (error instanceof NoSuchAttributeError) return UNCHANGED;
+          throw error;
         }
       },
       async (c) => {

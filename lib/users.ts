@@ -3,7 +3,7 @@
 // small `*User` operations at the end, which lib's handlers call.
 import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import { z } from 'zod';
-import { readEntry, searchChildren, value, values } from './directory.js';
+import { searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
 import { badRequest, forbidden } from './errors.js';
@@ -26,7 +26,7 @@ import {
 } from './keys.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
 import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
-import { addEntry, addValue, allOrNothing, deleteValue, replace, restoring, type Journal } from './writes.js';
+import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, replace, restoring, type Journal } from './writes.js';
 
 export { parseStoredKeys, type StoredKey } from './keys.js';
 
@@ -390,8 +390,6 @@ export const deleteUser = async (client: Client, name: string, baseDN: string): 
         (c) => addValue(c, host.dn, 'owner', current.dn),
       );
     }
-    await journal.write(`delete ${current.dn}`, (c) => c.del(current.dn), undefined, {
-      happened: async (c) => (await readEntry(c, current.dn, ['1.1'])) === undefined,
-    });
+    await deleteLast(journal, current.dn);
   });
 };

@@ -4,7 +4,7 @@
 // done are undone in reverse order, over a fresh connection when the first one failed.
 import { AlreadyExistsError, Attribute, Change, NoSuchAttributeError, NoSuchObjectError, TypeOrValueExistsError, type Client, type Entry } from 'ldapts';
 import { assertion, holdsAll, isAssertionFailed } from './assertion.js';
-import { certainlyNotDone, DirectoryClient, isConnectionFailure, values } from './directory.js';
+import { certainlyNotDone, DirectoryClient, isConnectionFailure, readEntry, values } from './directory.js';
 import { log } from './log.js';
 
 /** A modification that sets an attribute to exactly `vals`; an empty list removes the attribute. */
@@ -200,9 +200,14 @@ export const addEntry = (journal: Journal, dn: string, objectClass: string, attr
     },
   );
 
-/** The user attributes of an entry as read, ready to add it again. */
+/** The user attributes of an entry as read, ready to add it again (ldapts lists '*' itself, empty). */
 const attributesOf = (entry: Entry): Record<string, string[]> =>
-  Object.fromEntries(Object.keys(entry).filter((name) => name !== 'dn').map((name) => [name, values(entry, name)]));
+  Object.fromEntries(
+    Object.keys(entry)
+      .filter((name) => name !== 'dn')
+      .map((name) => [name, values(entry, name)] as const)
+      .filter(([, vals]) => vals.length > 0),
+  );
 
 /**
  * Deletes an entry (read with all its user attributes) as a journal step; one gone already is
@@ -228,3 +233,12 @@ export const deleteEntry = (journal: Journal, entry: Entry): Promise<void> =>
       }
     },
   );
+
+/**
+ * Deletes an entry as the last step of a write (it has no undo): when the connection fails after
+ * the delete was sent, a fresh one tells whether it happened, and if so the write succeeded.
+ */
+export const deleteLast = (journal: Journal, dn: string): Promise<void> =>
+  journal.write(`delete ${dn}`, (client) => client.del(dn), undefined, {
+    happened: async (client) => (await readEntry(client, dn, ['1.1'])) === undefined,
+  });

@@ -257,6 +257,18 @@ describe('failures half way', () => {
     await withManager((client) => client.del(groupDN(odd)));
   });
 
+  it('refuses an update whose memberOfs name an entry that is not a group: 400 naming it, nothing written', async () => {
+    // Reproduction: bob's mail was changed and he joined web2 although the request answered 500.
+    const odd = uniqueName('odd');
+    await withManager((client) => client.add(groupDN(odd), { objectClass: ['top', 'organizationalRole'], cn: odd }));
+    const before = await snapshot();
+    const reply = await update('bob', { mail: 'bob@elsewhere.example.org', memberOfs: [groupDN('demo_servers'), groupDN('web2'), groupDN(odd)] });
+    expect(reply.status, reply.text).toBe(400);
+    expect((reply.body as { msg: string }).msg).toContain(groupDN(odd));
+    expect(await snapshot()).toBe(before);
+    await withManager((client) => client.del(groupDN(odd)));
+  });
+
   it('answers 503 "Directory unavailable" when the directory cannot be reached', async () => {
     const url = process.env.LDAP_URL;
     process.env.LDAP_URL = 'ldap://127.0.0.1:1';
