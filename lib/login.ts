@@ -169,7 +169,8 @@ export const revokeSession = async (client: Client, caller: Caller, refreshTtlSe
 /**
  * Ends every session of the user at `dn` but the session `spared` (the caller's own, when they
  * changed their own password). Call it after the change that is the reason (e.g. the new password
- * is set), so that no login that read the entry before that change survives it.
+ * is set), so that no login that read the entry before that change survives it (and, for a new
+ * password, also before it: see updateUser).
  */
 export const endSessions = async (client: Client, dn: string, spared?: string): Promise<void> => {
   await writeSessions(client, dn, (uris) => raiseGeneration(uris, spared));

@@ -7,7 +7,8 @@
 //   the generation that login read (before checking the password). A token of a lower generation
 //   than the highest stored is dead, unless its session is named by every value at the highest
 //   generation (the session that changed its own password). A raise is written after the change it
-//   is for (e.g. the new password), so no login that read the entry before it survives it. A raise
+//   is for (e.g. the new password), so no login that read the entry before it survives it; a new
+//   password also raises it before, so a failure in between leaves no older session alive. A raise
 //   adds the value highest + 1: a single-value add, so concurrent raises all land and none is lost
 //   (a session survives only when every raise at the top spared it); lower values are then
 //   redundant.
