@@ -8,16 +8,13 @@ import { USER_NAME } from './dn.js';
 import { apiError, badRequest, unauthorized, type ApiError } from './errors.js';
 import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES } from './locks.js';
 import { log } from './log.js';
-import { currentGeneration, raiseGeneration, revokeOne, type SessionWrite } from './sessions.js';
+import { currentGeneration, raiseGeneration, revokeOne, SESSION_ATTRIBUTES, type SessionWrite } from './sessions.js';
 import { present } from './validation.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */
 const BAD_CREDENTIALS = 'Bad username or password';
-
-/** What a login and a write of session state read from the user's entry (operational: by name). */
-const SESSION_ATTRIBUTES = ['entryUUID', 'labeledURI'];
 
 export type LoginResult = UserJson & { access_token: string; refresh_token: string };
 

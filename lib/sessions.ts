@@ -19,6 +19,9 @@
 import type { TokenClaims } from './tokens.js';
 import { present } from './validation.js';
 
+/** The attributes that hold a user's session state (entryUUID is operational: asked for by name). */
+export const SESSION_ATTRIBUTES = ['entryUUID', 'labeledURI'];
+
 const REVOKED = 'urn:keyper:revoked-session:';
 const GENERATION = 'urn:keyper:session-generation:';
 const SID = '[0-9a-f-]{36}';

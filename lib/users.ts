@@ -7,7 +7,7 @@ import { searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
 import { badRequest, forbidden } from './errors.js';
-import { lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
+import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
@@ -32,7 +32,7 @@ export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
-  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', 'pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
+  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
 ];
 
 export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
