@@ -6,12 +6,12 @@ import type { Config } from './config.js';
 import { withDirectory, readEntry, value, values } from './directory.js';
 import { USER_NAME } from './dn.js';
 import { apiError, badRequest, unauthorized, type ApiError } from './errors.js';
-import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES } from './locks.js';
+import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES, type LockFacts } from './locks.js';
 import { log } from './log.js';
 import { currentGeneration, raiseGeneration, revokeOne, SESSION_ATTRIBUTES, type SessionWrite } from './sessions.js';
-import { present } from './validation.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
+import { present } from './validation.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */
 const BAD_CREDENTIALS = 'Bad username or password';
@@ -20,7 +20,7 @@ export type LoginResult = UserJson & { access_token: string; refresh_token: stri
 
 /** True when the directory accepts the password for `dn` (a failed bind counts toward lockout). */
 const passwordAccepted = async (dn: string, password: string, cfg: Config): Promise<boolean> => {
-  if (password.trim() === '') return false; // an anonymous bind: see loginUser
+  if (password.trim() === '') return false; // an anonymous bind: see checkPassword
   try {
     await withDirectory(async () => undefined, { dn, password }, cfg.ldap);
     return true;
@@ -32,6 +32,9 @@ const passwordAccepted = async (dn: string, password: string, cfg: Config): Prom
 
 /** Why a password was not accepted: a wrong password (or no such user), or a lock and when it ends. */
 export type PasswordRefusal = { locked: false } | { locked: true; ends?: Date };
+
+/** The refusal for a lock found in `facts` (with when it ends, for a lock by failed logins). */
+const lockRefusal = (facts: LockFacts, cfg: Config): PasswordRefusal => ({ locked: true, ...present('ends', failuresLockEnds(facts, cfg.lockoutSeconds)) });
 
 const retryAfter = (ends: Date): number => Math.max(1, Math.ceil((ends.getTime() - Date.now()) / 1000));
 
@@ -52,7 +55,7 @@ const admitLogin = async (client: Client, entry: Entry | undefined, username: st
   const lock = lockState(facts, { now: new Date(), lockoutSeconds: cfg.lockoutSeconds });
   if (lock !== 'none') {
     log('warn', 'Login refused: account is locked', { username, lock });
-    return { locked: true, ...present('ends', failuresLockEnds(facts, cfg.lockoutSeconds)) };
+    return lockRefusal(facts, cfg);
   }
   if (facts.lockedTime === undefined) return undefined;
   try {
@@ -90,7 +93,7 @@ export const checkPassword = async (client: Client, username: string, password: 
   const lock = facts === undefined ? 'none' : lockState(facts);
   if (facts !== undefined && lock !== 'none') {
     log('warn', lock === 'failures' ? 'Account locked by failed logins' : 'Login refused: account is locked', { username, lock });
-    return { locked: true, ...present('ends', failuresLockEnds(facts, cfg.lockoutSeconds)) };
+    return lockRefusal(facts, cfg);
   }
   log('warn', 'Login failed', { username, reason: entry === undefined ? 'no such user' : 'wrong password' });
   return { locked: false };
