@@ -22,6 +22,6 @@ export const handler = route({ access: 'public', body: FormBody, form: true }, a
   const { users, hostMemberOf, hostCredentials } = await readFacts(client, params, baseDN);
   const admitted = requestAdmitted(event, params.host, hostCredentials);
   const decision = decide(users, admitted ? hostMemberOf : undefined, params, baseDN, new Date());
-  for (const invalid of decision.invalid) log('warn', 'authkeys skipped an invalid stored key', { requestId: event.requestContext.requestId, ...invalid });
+  for (const invalid of decision.invalid) log('warn', 'authkeys skipped an invalid stored key', invalid);
   return text(200, authkeysBody(decision.lines));
 });
