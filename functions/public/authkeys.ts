@@ -4,7 +4,7 @@
 // wins). Missing parameters are a 400; names that cannot exist, unknown users and hosts get an
 // empty 200, like any login that has no keys. So does a host with a credential when the request
 // does not present it (lib/hostcredentials.ts): to a stranger it looks like an unknown host.
-import { z } from 'zod';
+import * as z from '../../lib/zod.js';
 import { authkeysBody, AuthkeysParamsSchema, canMatch, decide, readFacts } from '../../lib/authkeys.js';
 import { config } from '../../lib/config.js';
 import { route, text } from '../../lib/handler.js';
