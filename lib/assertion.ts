@@ -18,7 +18,7 @@ export const assertion = (objectClass: string, filter: Filter): AssertionControl
     new OrFilter({ filters: [new NotFilter({ filter: new EqualityFilter({ attribute: 'objectClass', value: objectClass }) }), filter] }),
   );
 
-class AssertionControl extends Control {
+export class AssertionControl extends Control {
   constructor(readonly filter: Filter) {
     // Critical: a directory that does not know the control must refuse the write, not ignore the check.
     super(ASSERTION_OID, { critical: true });
@@ -46,4 +46,11 @@ export const allOf = (...filters: (Filter | undefined)[]): Filter | undefined =>
   const present = filters.filter((f): f is Filter => f !== undefined);
   if (present.length <= 1) return present[0];
   return new AndFilter({ filters: present });
+};
+
+/** `controls` with `extra` added; two assertions become one asserting both (a request takes one). */
+export const withAssertion = (controls: Control[], extra: AssertionControl): Control[] => {
+  const own = controls.find((control): control is AssertionControl => control instanceof AssertionControl);
+  if (own === undefined) return [...controls, extra];
+  return [...controls.filter((control) => control !== own), new AssertionControl(new AndFilter({ filters: [own.filter, extra.filter] }))];
 };

@@ -14,8 +14,10 @@ import {
   type SearchOptions,
   type SearchResult,
 } from 'ldapts';
+import { isAssertionFailed, withAssertion, type AssertionControl } from './assertion.js';
 import { OutOfTimeError, UNLIMITED, type Budget } from './budget.js';
 import { config, type LdapConfig } from './config.js';
+import { normalizeDN } from './dn.js';
 import { isDirectoryUnavailable } from './errors.js';
 import { log } from './log.js';
 
@@ -58,6 +60,7 @@ export class DirectoryClient extends Client {
   private slowestMs = 0;
   private undoing = false;
   private spare: Promise<DirectoryClient> | undefined;
+  private readonly preconditions = new Map<string, { control: AssertionControl; explain: () => Promise<Error | undefined> }>();
   private readonly onAbort = (): void => this.drop();
 
   constructor(
@@ -78,8 +81,26 @@ export class DirectoryClient extends Client {
     return this.run('write', () => super.add(dn, attributes, controls));
   }
 
-  override modify(dn: DN | string, changes: Change | Change[], controls?: Control | Control[]): Promise<void> {
-    return this.run('write', () => super.modify(dn, changes, controls));
+  override async modify(dn: DN | string, changes: Change | Change[], controls?: Control | Control[]): Promise<void> {
+    const own = controls === undefined ? [] : [controls].flat();
+    const precondition = this.preconditions.get(normalizeDN(dn.toString()));
+    if (precondition === undefined) return this.run('write', () => super.modify(dn, changes, own));
+    this.preconditions.delete(normalizeDN(dn.toString()));
+    try {
+      return await this.run('write', () => super.modify(dn, changes, withAssertion(own, precondition.control)));
+    } catch (error) {
+      if (isAssertionFailed(error)) throw (await precondition.explain()) ?? error;
+      throw error;
+    }
+  }
+
+  /**
+   * Makes the next modify of `dn` on this connection assert `control` too. When that modify's
+   * assertion fails, `explain` says whether it was this one (the error to throw instead) or the
+   * modify's own (undefined).
+   */
+  precondition(dn: string, control: AssertionControl, explain: () => Promise<Error | undefined>): void {
+    this.preconditions.set(normalizeDN(dn), { control, explain });
   }
 
   override del(dn: DN | string, controls?: Control | Control[]): Promise<void> {

@@ -9,12 +9,13 @@ import { value, values } from './directory.js';
 import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES } from './dn.js';
 import { badRequest, conflict, forbidden } from './errors.js';
 import { listEntities, readEntity } from './entities.js';
+import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
 import { placeholderMember } from './placeholder.js';
 import { dnList, present, text } from './validation.js';
 import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
-export const GROUP_ATTRIBUTES = ['cn', 'description', 'member'];
+export const GROUP_ATTRIBUTES = ['cn', 'description', 'member', VERSION_ATTRIBUTE];
 
 export const GROUP_OBJECT_CLASSES = ['top', 'groupOfNames'];
 
@@ -116,14 +117,15 @@ export const createGroup = async (client: Client, input: GroupCreate, baseDN: st
 };
 
 /**
- * Updates description and members, all or nothing. `members` is the complete new list: the
- * difference is applied one value at a time (adds first, so the group is never empty on the way
+ * Updates description and members, all or nothing; with If-Match, only the version the client
+ * read. `members` is the complete new list: the difference is applied one value at a time (adds first, so the group is never empty on the way
  * and no concurrent change to other members is overwritten). Everything is validated before the
  * first write.
  */
-export const updateGroup = async (client: Client, name: string, input: GroupUpdate, baseDN: string): Promise<Entry> => {
+export const updateGroup = async (client: Client, name: string, input: GroupUpdate, baseDN: string, ifMatch?: string[]): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   const current = await readGroup(client, name, baseDN);
+  requireVersion(client, current, OBJECT_CLASSES.group, `Group ${name}`, ifMatch);
   const dn = current.dn;
   let add: string[] = [];
   let remove: string[] = [];

@@ -8,18 +8,19 @@ import { assertion, isAssertionFailed } from './assertion.js';
 import * as z from './zod.js';
 import { HOSTS_GROUP } from './auth.js';
 import { readEntry, value, values } from './directory.js';
-import { entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './dn.js';
+import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
 import { listEntities, readEntity } from './entities.js';
+import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
 import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
-import { addEntry, addValue, allOrNothing, deleteEntry, deleteLast, replace, restoring } from './writes.js';
+import { addEntry, addValue, addValues, allOrNothing, deleteEntry, deleteLast, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
-export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf', CREDENTIAL_ATTRIBUTE];
+export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf', CREDENTIAL_ATTRIBUTE, VERSION_ATTRIBUTE];
 
 export const HOST_OBJECT_CLASSES = ['top', 'device', 'ldapPublicKey', 'extensibleObject'];
 
@@ -116,12 +117,10 @@ export const buildHostEntry = (input: HostCreate, owners: string[]): Record<stri
   info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
 });
 
-/** Modifications of an update; `owners` (resolved DNs) and `principal` replace the whole list. */
-export const buildHostChanges = (input: HostUpdate, owners: string[] | undefined, currentInfo: string | undefined): Change[] => {
+/** Replacements of the single-valued attributes an update touches (owners and principals are value by value). */
+export const buildHostChanges = (input: HostUpdate, currentInfo: string | undefined): Change[] => {
   const changes: Change[] = [];
   if (input.description !== undefined) changes.push(replace('description', input.description === null ? [] : [input.description]));
-  if (owners !== undefined) changes.push(replace('owner', owners));
-  if (input.principal !== undefined) changes.push(replace('pseudonym', unique(input.principal)));
   if (input.duration !== undefined || input.durationUnit !== undefined) {
     const update: Partial<Info> = {};
     if (input.duration !== undefined) update.duration = input.duration;
@@ -173,15 +172,29 @@ export const createHost = async (client: Client, input: HostCreate, baseDN: stri
   });
 };
 
-/** Applies an update; owners are checked before the one modify. */
-export const updateHost = async (client: Client, name: string, input: HostUpdate, baseDN: string): Promise<Entry> => {
+/**
+ * Applies an update, all or nothing; with If-Match, only to the version the client read. Owners
+ * are checked before the first write; owners and principals change value by value.
+ */
+export const updateHost = async (client: Client, name: string, input: HostUpdate, baseDN: string, ifMatch?: string[]): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   const current = await readHost(client, name, baseDN);
-  const owners = input.owners === undefined ? undefined : await resolveOwners(client, input.owners, baseDN);
-  const changes = buildHostChanges(input, owners, value(current, 'info'));
+  requireVersion(client, current, OBJECT_CLASSES.host, `Host ${name}`, ifMatch);
+  const dn = current.dn;
+  const owners = input.owners === undefined ? undefined : diffDNs(values(current, 'owner'), await resolveOwners(client, input.owners, baseDN));
+  const changes = buildHostChanges(input, value(current, 'info'));
   return allOrNothing(client, async (journal) => {
-    if (changes.length > 0) {
-      await journal.write(`modify ${current.dn}`, (c) => c.modify(current.dn, changes), (c) => c.modify(current.dn, restoring(current, changes)));
+    if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
+    if (owners !== undefined) {
+      await addValues(journal, dn, 'owner', owners.add);
+      // refint leaves the placeholder in `owner` when the last owning user is deleted: it goes too.
+      await deleteValues(journal, dn, 'owner', owners.remove);
+    }
+    if (input.principal !== undefined) {
+      const held = values(current, 'pseudonym');
+      await addValues(journal, dn, 'pseudonym', droppedIgnoringCase(unique(input.principal), held));
+      await deleteValues(journal, dn, 'pseudonym', droppedIgnoringCase(held, input.principal));
+      await respell(journal, dn, 'pseudonym', respellings(held, input.principal));
     }
     return readHost(journal.client, name, baseDN);
   });
@@ -201,8 +214,10 @@ export const changeHostCredential = async (
   name: string,
   action: CredentialAction,
   baseDN: string,
+  ifMatch?: string[],
 ): Promise<{ entry: Entry; credential?: string }> => {
   const current = await readHost(client, name, baseDN);
+  requireVersion(client, current, OBJECT_CLASSES.host, `Host ${name}`, ifMatch);
   const old = credentialValues(values(current, CREDENTIAL_ATTRIBUTE));
   const fresh = action === 'rotate' ? newHostCredential() : undefined;
   const changes = [...(old.length > 0 ? [credentialChange('delete', old)] : []), ...(fresh === undefined ? [] : [credentialChange('add', [fresh.stored])])];

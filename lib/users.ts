@@ -6,6 +6,7 @@ import * as z from './zod.js';
 import { searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
+import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import { badRequest, forbidden } from './errors.js';
 import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
@@ -26,13 +27,13 @@ import {
 } from './keys.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
 import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
-import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, replace, restoring, type Journal } from './writes.js';
+import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring, type Journal } from './writes.js';
 
 export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
-  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
+  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey', VERSION_ATTRIBUTE,
 ];
 
 export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
@@ -198,14 +199,13 @@ export const buildUserEntry = (input: UserCreate, keyValues: string[] = []): Rec
   ...(keyValues.length === 0 ? {} : { sshPublicKey: keyValues }),
 });
 
-/** Modifications of the plain attributes an update touches (groups, password, lock are separate). */
+/** Replacements of the single-valued attributes an update touches (lists, password, lock are separate). */
 export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefined): Change[] => {
   const changes: Change[] = [];
   for (const attribute of ['givenName', 'sn', 'displayName', 'mail'] as const) {
     const v = input[attribute];
     if (v !== undefined) changes.push(replace(attribute, [v]));
   }
-  if (input.principal !== undefined) changes.push(replace('pseudonym', unique(input.principal)));
   if (input.duration !== undefined || input.durationUnit !== undefined) {
     const update: Partial<Info> = {};
     if (input.duration !== undefined) update.duration = input.duration;
@@ -317,10 +317,17 @@ const changePassword = (journal: Journal, before: Entry, newPassword: string): P
 const claimStep = (journal: Journal, dn: string, added: string[], baseDN: string): Promise<void> =>
   journal.write(`claim principals for ${dn}`, (c) => claimPrincipals(c, dn, added, baseDN), (c) => withdrawPrincipals(c, dn, added));
 
+export interface UpdateOptions {
+  /** Ends the user's other sessions, as steps of the update's journal (see updateUser). */
+  endSessions?: (journal: Journal, dn: string) => Promise<void>;
+  /** The If-Match entity tags, when the request has any (lib/etags.ts). */
+  ifMatch?: string[] | undefined;
+}
+
 /**
  * Applies an update, all or nothing; validation (including groups and keys) happens before the
- * first write. `endSessions` (ending the user's other sessions, as steps of the same journal) runs
- * both right before and right after a new password is set: before, so that no older session
+ * first write; with If-Match, only to the version the client read. `endSessions` runs both right
+ * before and right after a new password is set: before, so that no older session
  * outlives a new password that stays because its undo failed; after, so that no login that read
  * the entry in between with the old password survives.
  */
@@ -329,11 +336,12 @@ export const updateUser = async (
   name: string,
   input: UserUpdate,
   baseDN: string,
-  endSessions?: (journal: Journal, dn: string) => Promise<void>,
+  { endSessions, ifMatch }: UpdateOptions = {},
 ): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   assertNoCertificates(input.sshPublicCerts);
   const current = await readEntity(client, 'user', name, baseDN, [...USER_ATTRIBUTES, ...PASSWORD_STATE]);
+  requireVersion(client, current, OBJECT_CLASSES.user, `User ${name}`, ifMatch);
   const dn = current.dn;
   const wanted = input.memberOfs === undefined ? undefined : await resolveGroups(client, input.memberOfs, baseDN);
   const keys =
@@ -352,7 +360,11 @@ export const updateUser = async (
   return allOrNothing(client, async (journal) => {
     // Principals, keys and groups first: the steps that can still be refused (a concurrent claim,
     // duplicate or last administrator leaving).
-    await claimStep(journal, dn, addedPrincipals(values(current, 'pseudonym'), input.principal ?? []), baseDN);
+    if (input.principal !== undefined) {
+      await claimStep(journal, dn, addedPrincipals(values(current, 'pseudonym'), input.principal), baseDN);
+      await deleteValues(journal, dn, 'pseudonym', droppedIgnoringCase(values(current, 'pseudonym'), input.principal));
+      await respell(journal, dn, 'pseudonym', respellings(values(current, 'pseudonym'), input.principal));
+    }
     if (keys !== undefined) await applyKeyPlan(journal, dn, keys);
     for (const group of add) await addMember(journal, group, dn, baseDN);
     for (const group of remove) await removeMember(journal, group, dn, baseDN);

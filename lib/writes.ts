@@ -173,6 +173,41 @@ const UNMATCHABLE = new Set(['pwdattribute']);
 const identifying = (attributes: Record<string, string | string[]>): Record<string, string | string[]> =>
   Object.fromEntries(Object.entries(attributes).filter(([name]) => !UNMATCHABLE.has(name.toLowerCase())));
 
+/** Adds values one by one as journal steps (one there already is no change), each undone alone. */
+export const addValues = async (journal: Journal, dn: string, type: string, vals: string[]): Promise<void> => {
+  for (const v of vals) await journal.write(`add ${type} ${v} to ${dn}`, (c) => addValue(c, dn, type, v), (c) => deleteValue(c, dn, type, v));
+};
+
+/**
+ * Deletes values one by one as journal steps (one gone already is no change), each undone alone:
+ * the values nobody asked to change are never written, so concurrent changes to them are kept.
+ */
+export const deleteValues = async (journal: Journal, dn: string, type: string, vals: string[]): Promise<void> => {
+  for (const v of vals) await journal.write(`delete ${type} ${v} from ${dn}`, (c) => deleteValue(c, dn, type, v), (c) => addValue(c, dn, type, v));
+};
+
+/** The values of `current` that `wanted` does not hold, ignoring case (as the directory compares names). */
+export const droppedIgnoringCase = (current: string[], wanted: string[]): string[] => {
+  const kept = new Set(wanted.map((v) => v.toLowerCase()));
+  return current.filter((v) => !kept.has(v.toLowerCase()));
+};
+
+/** Values of `wanted` that `current` holds spelled otherwise (the directory compares ignoring case): [held, wanted]. */
+export const respellings = (current: string[], wanted: string[]): [string, string][] =>
+  wanted.flatMap((w): [string, string][] => {
+    if (current.includes(w)) return [];
+    const held = current.find((c) => c.toLowerCase() === w.toLowerCase());
+    return held === undefined ? [] : [[held, w]];
+  });
+
+/** Rewrites values in a new spelling, each in one modify (journal steps, undone alone). */
+export const respell = async (journal: Journal, dn: string, type: string, pairs: [string, string][]): Promise<void> => {
+  const swap = (from: string, to: string): Change[] => [valueChange('delete', type, from), valueChange('add', type, to)];
+  for (const [held, wanted] of pairs) {
+    await journal.write(`respell ${type} ${held} of ${dn}`, (c) => c.modify(dn, swap(held, wanted)), (c) => c.modify(dn, swap(wanted, held)));
+  }
+};
+
 /** Runs `work` in the caller's journal when given one, else as an all-or-nothing write of its own. */
 export const inJournal = <T>(target: Client | Journal, work: (journal: Journal) => Promise<T>): Promise<T> =>
   target instanceof Journal ? work(target) : allOrNothing(target, work);

@@ -1,7 +1,9 @@
 // PUT /api/users/{name} — update a user. Admins may change everything but cn; a user may change
 // only their own names, mail, password and SSH keys (keys for groups they already belong to).
 // A new password ends the user's other sessions (all of them when an administrator sets it).
+// With If-Match, 412 unless the user is the version the client read (the ETag of GET).
 import { config } from '../../lib/config.js';
+import { ifMatch, withETag } from '../../lib/etags.js';
 import { forbidden } from '../../lib/errors.js';
 import { json, route } from '../../lib/handler.js';
 import { assertCurrentPassword, endSessions } from '../../lib/login.js';
@@ -14,6 +16,9 @@ export const handler = route({ access: 'owner', body: UserUpdateSchema }, async 
   const cfg = config();
   if (body.currentPassword !== undefined) await assertCurrentPassword(client, name, body.currentPassword, cfg);
   const spared = caller.name === name ? caller.claims.sid : undefined;
-  const entry = await updateUser(client, name, body, cfg.ldap.baseDN, (journal, dn) => endSessions(journal, dn, spared));
-  return json(200, [toUserJson(entry)]);
+  const entry = await updateUser(client, name, body, cfg.ldap.baseDN, {
+    endSessions: (journal, dn) => endSessions(journal, dn, spared),
+    ifMatch: ifMatch(event),
+  });
+  return withETag(json(200, [toUserJson(entry)]), entry);
 });

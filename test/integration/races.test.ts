@@ -3,11 +3,18 @@
 // after every trial.
 import { Attribute, Change } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler as createGroup } from '../../functions/groups/create.js';
+import { handler as deleteGroup } from '../../functions/groups/delete.js';
+import { handler as readGroupHandler } from '../../functions/groups/get.js';
 import { handler as updateGroup } from '../../functions/groups/update.js';
+import { handler as getHostHandler } from '../../functions/hosts/get.js';
+import { handler as updateHost } from '../../functions/hosts/update.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
+import { handler as getUserHandler } from '../../functions/users/get.js';
 import { handler as updateUser } from '../../functions/users/update.js';
-import { ADMIN_PASSWORD, groupDN, invoke, tokenOf, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
+import type { GroupJson } from '../../lib/groups.js';
+import { ADMIN_PASSWORD, groupDN, hostDN, invoke, snapshot, tokenOf, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
 
 const PASSWORD = 'correct horse battery';
 const TRIALS = 20;
@@ -119,5 +126,117 @@ describe('KeyperAdmins keeps a user member under concurrent deletes', () => {
         for (const name of survivors) expect((await removeUser(name)).status).toBe(200);
       }
     }
+  });
+});
+
+describe('versions: ETag and If-Match', () => {
+  const getGroup = (name: string): Promise<Reply> =>
+    invoke(readGroupHandler, { method: 'GET', route: '/api/groups/{name}', pathParameters: { name }, token: admin });
+  const putGroup = (name: string, json: unknown, headers: Record<string, string> = {}): Promise<Reply> =>
+    invoke(updateGroup, { method: 'PUT', route: '/api/groups/{name}', pathParameters: { name }, token: admin, json, headers });
+  const newGroup = async (members: string[] = []): Promise<string> => {
+    const cn = uniqueName('etg');
+    const reply = await invoke(createGroup, { method: 'POST', route: '/api/groups', token: admin, json: { cn, members } });
+    expect(reply.status, reply.text).toBe(201);
+    return cn;
+  };
+  const removeGroup = async (name: string): Promise<void> => {
+    expect((await invoke(deleteGroup, { method: 'DELETE', route: '/api/groups/{name}', pathParameters: { name }, token: admin })).status).toBe(200);
+  };
+
+  it('GET of a user, a group and a host answers an ETag that changes with the entry, memberOf included', async () => {
+    const cn = await newGroup();
+    const tagOf = async (reply: Promise<Reply>): Promise<string> => {
+      const answered = await reply;
+      expect(answered.status, answered.text).toBe(200);
+      expect(answered.headers.etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
+      return answered.headers.etag!;
+    };
+    const user = () => invoke(getUserHandler, { method: 'GET', route: '/api/users/{name}', pathParameters: { name: 'bob' }, token: admin });
+    const host = () => invoke(getHostHandler, { method: 'GET', route: '/api/hosts/{name}', pathParameters: { name: 'web1' }, token: admin });
+    const [userTag, groupTag, hostTag] = [await tagOf(user()), await tagOf(getGroup(cn)), await tagOf(host())];
+    expect(await tagOf(user())).toBe(userTag);
+    // Joining a group changes bob's memberOf only (not his entryCSN), and the group's entry.
+    expect((await putGroup(cn, { members: [userDN('bob'), hostDN('web1')] })).status).toBe(200);
+    expect(await tagOf(user())).not.toBe(userTag);
+    expect(await tagOf(getGroup(cn))).not.toBe(groupTag);
+    expect(await tagOf(host())).not.toBe(hostTag);
+    await removeGroup(cn);
+  });
+
+  it('PUT with If-Match: 412 and nothing written for a stale version; the current one, or *, applies', async () => {
+    const cn = await newGroup([userDN('alice')]);
+    const seen = (await getGroup(cn)).headers.etag!;
+    const first = await putGroup(cn, { description: 'first' }, { 'If-Match': seen });
+    expect(first.status, first.text).toBe(200);
+    expect(first.headers.etag).not.toBe(seen);
+    expect(first.headers.etag).toBe((await getGroup(cn)).headers.etag);
+    const before = await snapshot();
+    const stale = await putGroup(cn, { description: 'second', members: [userDN('bob')] }, { 'If-Match': seen });
+    expect(stale.status, stale.text).toBe(412);
+    expect((stale.body as { msg: string }).msg).toMatch(/changed since it was read/);
+    expect(await snapshot()).toBe(before);
+    expect((await putGroup(cn, { description: 'third' }, { 'If-Match': `"other", ${first.headers.etag!}` })).status).toBe(200);
+    expect((await putGroup(cn, { description: 'fourth' }, { 'If-Match': '*' })).status).toBe(200);
+    // Keyper's console sends none.
+    expect((await putGroup(cn, { description: 'fifth' })).status).toBe(200);
+    await removeGroup(cn);
+  });
+
+  it('PUT /users and PUT /hosts honour If-Match too', async () => {
+    const cn = uniqueName('etu');
+    await newUser(cn);
+    const seen = (await invoke(getUserHandler, { method: 'GET', route: '/api/users/{name}', pathParameters: { name: cn }, token: admin })).headers.etag!;
+    const put = (json: unknown, tag: string) =>
+      invoke(updateUser, { method: 'PUT', route: '/api/users/{name}', pathParameters: { name: cn }, token: admin, json, headers: { 'If-Match': tag } });
+    expect((await put({ sn: 'One' }, seen)).status).toBe(200);
+    expect((await put({ sn: 'Two' }, seen)).status).toBe(412);
+    expect((await removeUser(cn)).status).toBe(200);
+    const hostTag = (await invoke(getHostHandler, { method: 'GET', route: '/api/hosts/{name}', pathParameters: { name: 'web2' }, token: admin })).headers.etag!;
+    const stale = await invoke(updateHost, { method: 'PUT', route: '/api/hosts/{name}', pathParameters: { name: 'web2' }, token: admin, json: { description: 'x' }, headers: { 'If-Match': `${hostTag.slice(0, -2)}x"` } });
+    expect(stale.status, stale.text).toBe(412);
+  });
+
+  it(`of 10 parallel PUTs with the same If-Match, exactly one applies (20 rounds): the check and the write are one`, async () => {
+    const cn = await newGroup([userDN('alice')]);
+    for (let round = 0; round < 20; round += 1) {
+      const seen = (await getGroup(cn)).headers.etag!;
+      const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => putGroup(cn, { description: `writer ${i}` }, { 'If-Match': seen })));
+      const statuses = replies.map((reply) => reply.status).sort();
+      expect(statuses, replies.map((r) => r.text).join(' | ')).toEqual([200, ...Array<number>(9).fill(412)]);
+      const winner = replies.find((reply) => reply.status === 200)!;
+      expect((await getGroup(cn)).body).toEqual(winner.body);
+    }
+    await removeGroup(cn);
+  });
+
+  const ROUNDS = 20;
+  const WRITERS = 15;
+  it(`${WRITERS} parallel PUT /groups/x, each adding one member with If-Match and retrying on 412, keep all ${WRITERS} (${ROUNDS} rounds)`, async () => {
+    const names = Array.from({ length: WRITERS }, () => uniqueName('etm'));
+    for (const name of names) await newUser(name);
+    /** GET, add one member to the list seen, PUT with the version seen; again on 412. */
+    const addMe = async (group: string, member: string): Promise<number> => {
+      for (let attempt = 1; attempt <= 200; attempt += 1) {
+        const read = await getGroup(group);
+        const members = (read.body as GroupJson[])[0]!.members;
+        const reply = await putGroup(group, { members: [...members, member] }, { 'If-Match': read.headers.etag! });
+        if (reply.status === 200) return attempt;
+        expect(reply.status, reply.text).toBe(412);
+      }
+      throw new Error(`${member} never got into ${group}`);
+    };
+    let conflicts = 0;
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const cn = await newGroup();
+      const attempts = await Promise.all(names.map((name) => addMe(cn, userDN(name))));
+      conflicts += attempts.reduce((sum, n) => sum + n - 1, 0);
+      const kept = (await members(cn)).filter((dn) => names.some((name) => dn === userDN(name)));
+      expect(kept).toHaveLength(WRITERS);
+      await removeGroup(cn);
+    }
+    // The race was real: writers did meet stale versions.
+    expect(conflicts).toBeGreaterThan(0);
+    for (const name of names) expect((await removeUser(name)).status).toBe(200);
   });
 });
