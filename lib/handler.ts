@@ -12,6 +12,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { Client } from 'ldapts';
 import type { z } from 'zod';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
+import { caKeys, NO_CAS, type CaContext, type CaKind, type CertificateAuthorities } from './cakeys.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
@@ -20,7 +21,7 @@ import { parseInput } from './validation.js';
 
 export type Event = APIGatewayProxyEventV2;
 export type Result = APIGatewayProxyStructuredResultV2;
-type KeyperContext = Context & { caller?: string };
+type KeyperContext = Context & CaContext & { caller?: string };
 
 export const json = (statusCode: number, body: unknown): Result => ({
   statusCode,
@@ -40,6 +41,8 @@ interface Invocation<TBody, TCaller> {
   client: Client;
   caller: TCaller;
   body: TBody;
+  /** The CAs named in the route's `ca` option (lib/cakeys.ts). */
+  cas: CertificateAuthorities;
 }
 
 interface RouteOptions<TBody> {
@@ -48,6 +51,8 @@ interface RouteOptions<TBody> {
   body?: z.ZodType<TBody>;
   /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
   form?: boolean;
+  /** The certificate authorities the route signs or publishes with, read once per cold start. */
+  ca?: readonly CaKind[];
 }
 
 /** Shapes every error as `{"msg": ...}` with the right status and logs what the client is not told. */
@@ -133,7 +138,7 @@ export function route<TBody>(
       context.caller = caller?.name;
       const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
       // The overloads guarantee a Caller for every access level but 'public'.
-      return work({ event, client, caller: caller as never, body });
+      return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
     });
   };
   let handler = middy<Event, Result, Error, KeyperContext>()
@@ -142,5 +147,6 @@ export function route<TBody>(
     .use(errorResponder())
     .use(httpHeaderNormalizer());
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
+  if (options.ca !== undefined) handler = handler.use(caKeys(options.ca) as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
   return handler.handler(core);
 }
