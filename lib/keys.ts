@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { readEntry, values } from './directory.js';
 import { normalizeDN } from './dn.js';
 import { apiError, badRequest, conflict } from './errors.js';
+import { refusedKeys, revokeKey } from './revocations.js';
 import { parsePublicKey, SshKeyError, type ParsedKey } from './sshkeys.js';
 import { dnList, text } from './validation.js';
 
@@ -254,6 +255,32 @@ export const keyValue = (key: NewKey, keyid: number, dateExpire: string): string
 
 /** Values for the keys of a user being created: nobody else can write the entry yet, so 0..n-1. */
 export const initialKeyValues = (keys: NewKey[], dateExpire: string): string[] => keys.map((key, keyid) => keyValue(key, keyid, dateExpire));
+
+// ---- revocations (lib/revocations.ts) ----
+
+/**
+ * 400 "revoked" when a key to add was revoked, or a certificate of it was: a removed key does not
+ * come back, on this user or any other. (A revocation racing this check still wins: /authkeys and
+ * the KRL never answer a revoked key, stored or not.)
+ */
+export const assertNotRevoked = async (client: Client, baseDN: string, fingerprints: string[], field: string): Promise<void> => {
+  if (fingerprints.length === 0) return;
+  const refused = await refusedKeys(client, baseDN, fingerprints);
+  const revoked = fingerprints.find((fingerprint) => refused.has(fingerprint));
+  if (revoked !== undefined) throw badRequest(`SSH key ${revoked} is revoked`, { errors: { [field]: `revoked: ${revoked}` } });
+};
+
+/**
+ * Revokes the keys a plan removes (by fingerprint), except those the same request adds again (an
+ * edit of the key's name or host groups); one revoked already stays as it is.
+ */
+export const revokeRemovedKeys = async (client: Client, baseDN: string, plan: Pick<KeyPlan, 'remove' | 'add'>): Promise<void> => {
+  const kept = new Set(plan.add.map((key) => key.fingerprint));
+  for (const { key } of plan.remove) {
+    const fingerprint = storedFingerprint(key);
+    if (fingerprint !== undefined && !kept.has(fingerprint) && /^SHA256:[A-Za-z0-9+/]{43}$/.test(fingerprint)) await revokeKey(client, baseDN, fingerprint);
+  }
+};
 
 // ---- writes of single values ----
 

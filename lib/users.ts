@@ -12,6 +12,7 @@ import { addMember, assertCanLeave, removeMember, resolveEntities } from './memb
 import {
   addKeyValue,
   assertNoCertificates,
+  assertNotRevoked,
   certChanges,
   deleteKeyValue,
   expiryAfter,
@@ -20,6 +21,7 @@ import {
   parseStoredKeys,
   planKeyChanges,
   restoreKeyValue,
+  revokeRemovedKeys,
   storedValues,
   type KeyPlan,
   type StoredKey,
@@ -266,6 +268,7 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
   assertNoCertificates(input.sshPublicCerts);
   const groups = await resolveGroups(client, input.memberOfs, baseDN);
   const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(new Date(), input));
+  await assertNotRevoked(client, baseDN, keys.add.map((key) => key.fingerprint), 'sshPublicKeys');
   const dn = userDN(input.cn, baseDN);
   await assertNamesFree(client, input, dn, baseDN);
   // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1.
@@ -298,10 +301,11 @@ const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info
 
 /**
  * Writes a key plan value by value: deletions first (so a key removed and added again in one
- * request is not a duplicate), then additions. When an addition fails (a concurrent duplicate),
- * the request's other key writes are undone before the error is rethrown.
+ * request is not a duplicate), then additions, then `afterwards` (the revocations). When a step
+ * fails (a concurrent duplicate), the request's other key writes are undone before the error is
+ * rethrown.
  */
-const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan): Promise<void> => {
+const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan, afterwards?: () => Promise<void>): Promise<void> => {
   for (const { raw } of plan.remove) await deleteKeyValue(client, dn, raw);
   const added: string[] = [];
   let current = plan.remaining;
@@ -311,6 +315,7 @@ const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan): Promise<
       added.push(result.raw);
       current = result.current;
     }
+    await afterwards?.();
   } catch (error) {
     await undo(`key changes of ${dn}`, async () => {
       for (const raw of added) await deleteKeyValue(client, dn, raw);
@@ -345,6 +350,7 @@ export const updateUser = async (
           storedValues(values(current, 'sshPublicKey')),
           expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
         );
+  if (keys !== undefined) await assertNotRevoked(client, baseDN, keys.add.map((key) => key.fingerprint), 'sshPublicKeys');
   const changes = buildUserChanges(input, value(current, 'info'));
   const lock = lockChanges(lockFacts(current), input.accountLocked, input.userPassword !== undefined);
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
@@ -354,7 +360,7 @@ export const updateUser = async (
   const withdraw = await claimPrincipals(client, dn, addedPrincipals(values(current, 'pseudonym'), input.principal ?? []), baseDN);
   if (keys !== undefined) {
     try {
-      await applyKeyPlan(client, dn, keys);
+      await applyKeyPlan(client, dn, keys, () => revokeRemovedKeys(client, baseDN, keys));
     } catch (error) {
       await undo(`principals of ${dn}`, withdraw);
       throw error;

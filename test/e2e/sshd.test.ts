@@ -127,6 +127,15 @@ const storedKey = async (): Promise<Record<string, unknown> | undefined> => {
   return user?.sshPublicKeys.find((k) => k.fingerprint === fingerprint);
 };
 
+/** A new client key pair in place of the old one (a removed key is revoked for good). */
+const newClientKey = async (): Promise<void> => {
+  await rm(path.join(clientDir, 'id_ed25519'), { force: true });
+  await rm(path.join(clientDir, 'id_ed25519.pub'), { force: true });
+  await run(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', `${account}@e2e`, '-f', path.join(clientDir, 'id_ed25519')]);
+  publicKey = (await readFile(path.join(clientDir, 'id_ed25519.pub'), 'utf8')).trim();
+  fingerprint = (await run(SSH_KEYGEN, ['-l', '-E', 'sha256', '-f', path.join(clientDir, 'id_ed25519.pub')])).stdout.split(' ')[1]!;
+};
+
 const addKey = () => updateUser({ sshPublicKeys: [{ name: 'e2e', key: publicKey, fingerprint, hostGroups: [groupDN(host)] }] });
 
 /** Puts the Keyper side back to "may log in": key stored and unexpired, user unlocked, in the group. */
@@ -148,9 +157,7 @@ beforeAll(async () => {
   // Keyper: a host (with its group) and a user whose principal is the login name.
   await addHost(host);
   clientDir = await mkdtemp(path.join(tmpdir(), 'keyper-ssh-client-'));
-  await run(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', `${account}@e2e`, '-f', path.join(clientDir, 'id_ed25519')]);
-  publicKey = (await readFile(path.join(clientDir, 'id_ed25519.pub'), 'utf8')).trim();
-  fingerprint = (await run(SSH_KEYGEN, ['-l', '-E', 'sha256', '-f', path.join(clientDir, 'id_ed25519.pub')])).stdout.split(' ')[1]!;
+  await newClientKey();
   const created = await http('POST', '/users', {
     token: admin,
     json: {
@@ -232,6 +239,10 @@ describe('a real sshd with the shipped auth.sh', () => {
     const key = await storedKey();
     await updateUser({ sshPublicKeys: [key] });
     expect(await canLogIn()).toBe(false);
+    // Removed is revoked: the same key cannot come back; the next tests use a new one.
+    const again = await http('PUT', `/users/${keyperUser}`, { token: admin, json: { sshPublicKeys: [{ name: 'e2e', key: publicKey, hostGroups: [groupDN(host)] }] } });
+    expect(again.status).toBe(400);
+    await newClientKey();
   });
 
   it.skipIf(skipReason !== undefined)('refuses the key while the user is locked, and accepts it after unlocking', async () => {
