@@ -16,7 +16,7 @@ import { readEntry, searchChildren, values } from './directory.js';
 import { containerDN, entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues } from './hostcredentials.js';
 import { isPlainKey, keyIdOf, parseExpiry, storedValues, type StoredKey } from './keys.js';
-import { lockFacts, lockState } from './locks.js';
+import { LOCK_ATTRIBUTES, lockFacts, lockState } from './locks.js';
 import { parsePublicKey, SshKeyError } from './sshkeys.js';
 import { principal } from './validation.js';
 
@@ -179,7 +179,7 @@ export const userLookupFilter = (username: string): OrFilter =>
     filters: [new EqualityFilter({ attribute: 'cn', value: username }), new EqualityFilter({ attribute: 'pseudonym', value: username })],
   });
 
-export const USER_FACT_ATTRIBUTES = ['cn', 'pseudonym', 'pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'sshPublicKey'];
+export const USER_FACT_ATTRIBUTES = ['cn', 'pseudonym', ...LOCK_ATTRIBUTES, 'memberOf', 'sshPublicKey'];
 export const HOST_FACT_ATTRIBUTES = ['memberOf', CREDENTIAL_ATTRIBUTE];
 
 /** Whether a found user has exactly this login name or principal, case included (as sshd compares). */

@@ -16,7 +16,7 @@ import { caKeys, NO_CAS, type CaContext, type CaKind, type CertificateAuthoritie
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
-import { log } from './log.js';
+import { log, withLogFields } from './log.js';
 import { parseInput } from './validation.js';
 
 export type Event = APIGatewayProxyEventV2;
@@ -55,13 +55,19 @@ interface RouteOptions<TBody> {
   ca?: readonly CaKind[];
 }
 
+/** What every log line of a request carries: Lambda's request id and the client's address. */
+const lineFields = (event: Event, context: Context): Record<string, unknown> => ({
+  requestId: context.awsRequestId,
+  sourceIp: event.requestContext.http.sourceIp,
+});
+
 /** Shapes every error as `{"msg": ...}` with the right status and logs what the client is not told. */
 const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => ({
   onError: (request) => {
     const apiError = toApiError(request.error);
     if (apiError.statusCode >= 500) {
       log('error', 'request failed', {
-        requestId: request.context.awsRequestId,
+        ...lineFields(request.event, request.context),
         route: request.event.routeKey,
         status: apiError.statusCode,
         error: String(request.error),
@@ -71,12 +77,12 @@ const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperConte
   },
 });
 
-/** One JSON log line per request: route, status, duration and caller. */
+/** One JSON log line per request: route, status, duration, caller and source address. */
 const requestLog = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => {
   const started = new WeakMap<object, number>();
   const write = (request: middy.Request<Event, Result, Error, KeyperContext>): void => {
     log('info', 'request', {
-      requestId: request.context.awsRequestId,
+      ...lineFields(request.event, request.context),
       route: request.event.routeKey,
       status: request.response?.statusCode,
       durationMs: Date.now() - (started.get(request) ?? Date.now()),
@@ -130,17 +136,18 @@ export function route<TBody>(
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
   config();
-  const core = async (event: Event, context: KeyperContext): Promise<Result> => {
-    // Before connecting: a request without a valid token costs the directory nothing.
-    const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
-    return withDirectory(async (client) => {
-      const caller = token === undefined ? undefined : await authenticate(client, event, token);
-      context.caller = caller?.name;
-      const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
-      // The overloads guarantee a Caller for every access level but 'public'.
-      return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
+  const core = (event: Event, context: KeyperContext): Promise<Result> =>
+    withLogFields(lineFields(event, context), async () => {
+      // Before connecting: a request without a valid token costs the directory nothing.
+      const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
+      return withDirectory(async (client) => {
+        const caller = token === undefined ? undefined : await authenticate(client, event, token);
+        context.caller = caller?.name;
+        const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
+        // The overloads guarantee a Caller for every access level but 'public'.
+        return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
+      });
     });
-  };
   let handler = middy<Event, Result, Error, KeyperContext>()
     .use(requestLog())
     .use(httpErrorHandler({ logger: false }))

@@ -7,7 +7,7 @@ import { searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
 import { badRequest, forbidden } from './errors.js';
-import { lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
+import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
@@ -34,7 +34,7 @@ export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
-  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', 'pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
+  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
 ];
 
 export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
@@ -327,14 +327,16 @@ const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan, afterward
 
 /**
  * Applies an update; validation (including groups and keys) happens before the first write.
- * `passwordSet` runs right after a new password is set (to end the user's other sessions).
+ * `endSessions` (ending the user's other sessions) runs both right before and right after a new
+ * password is set: before, so that a failure once the password is set leaves no older session
+ * alive; after, so that no login that read the entry in between with the old password survives.
  */
 export const updateUser = async (
   client: Client,
   name: string,
   input: UserUpdate,
   baseDN: string,
-  passwordSet?: (dn: string) => Promise<void>,
+  endSessions?: (dn: string) => Promise<void>,
 ): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   assertNoCertificates(input.sshPublicCerts);
@@ -367,11 +369,14 @@ export const updateUser = async (
     }
   }
   if (changes.length > 0) await client.modify(dn, changes);
-  if (input.userPassword !== undefined) await setPassword(client, dn, input.userPassword);
-  // After the password (which lifts every lock), and on its own: Relax Rules must not relax the
-  // checks of the other changes.
+  if (input.userPassword !== undefined) {
+    await endSessions?.(dn);
+    await setPassword(client, dn, input.userPassword);
+  }
+  // Right after the password (which lifts every lock), and on its own: Relax Rules must not relax
+  // the checks of the other changes.
   if (lock.length > 0) await client.modify(dn, lock, RELAX_RULES);
-  if (input.userPassword !== undefined) await passwordSet?.(dn);
+  if (input.userPassword !== undefined) await endSessions?.(dn);
   for (const group of add) await addMember(client, group, dn, baseDN);
   for (const group of remove) await removeMember(client, group, dn, baseDN);
   return readUser(client, name, baseDN);

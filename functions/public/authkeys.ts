@@ -30,6 +30,6 @@ export const handler = route({ access: 'public', body: FormBody, form: true }, a
   const admitted = requestAdmitted(event, params.host, hostCredentials);
   const revoked = revokedAlready ?? (admitted && hostMemberOf !== undefined ? await revokedKeys(client, baseDN, candidateFingerprints(users)) : new Set<string>());
   const decision = decide(users, admitted ? hostMemberOf : undefined, params, baseDN, new Date(), revoked);
-  for (const invalid of decision.invalid) log('warn', 'authkeys skipped an invalid stored key', { requestId: event.requestContext.requestId, ...invalid });
+  for (const invalid of decision.invalid) log('warn', 'authkeys skipped an invalid stored key', invalid);
   return text(200, authkeysBody(decision.lines));
 });
