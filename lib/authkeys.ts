@@ -10,7 +10,7 @@
 // (lib/revocations.ts); and the stored key line parses as a valid key right now. Anything else, including a stored value that does not parse, is left out
 // (fail closed), and nothing from the request is ever echoed.
 import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
-import { z } from 'zod';
+import * as z from './zod.js';
 import { ADMIN_GROUP } from './auth.js';
 import { readEntry, searchChildren, values } from './directory.js';
 import { containerDN, entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
@@ -25,13 +25,13 @@ import { principal } from './validation.js';
  * `serial` (for its revocation checks); like any other extra parameter they are ignored.
  */
 export const AuthkeysParamsSchema = z.object({
-  username: z.string().min(1, 'is required'),
-  host: z.string().min(1, 'is required'),
+  username: z.string().check(z.minLength(1, 'is required')),
+  host: z.string().check(z.minLength(1, 'is required')),
   // sshd's %f is empty for some callers; empty means "no filter", as in Keyper's script.
-  fingerprint: z
-    .string()
-    .optional()
-    .transform((fingerprint) => (fingerprint === '' ? undefined : fingerprint)),
+  fingerprint: z.pipe(
+    z.optional(z.string()),
+    z.transform((fingerprint) => (fingerprint === '' ? undefined : fingerprint)),
+  ),
 });
 export type AuthkeysParams = z.infer<typeof AuthkeysParamsSchema>;
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { getInternal } from '@middy/util';
-import { z } from 'zod/mini';
+import * as z from './zod.js';
 import { readCaPrivateKey, type CaKey } from './sshca.js';
 
 export type CaKind = 'user' | 'host';

@@ -10,7 +10,7 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import httpUrlEncodeBodyParser from '@middy/http-urlencode-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { Client } from 'ldapts';
-import type { z } from 'zod';
+import type * as z from './zod.js';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
 import { caKeys, NO_CAS, type CaContext, type CaKind, type CertificateAuthorities } from './cakeys.js';
 import { config } from './config.js';
@@ -48,7 +48,7 @@ interface Invocation<TBody, TCaller> {
 interface RouteOptions<TBody> {
   access: Access;
   /** Schema of the JSON body; routes without one ignore any body. */
-  body?: z.ZodType<TBody>;
+  body?: z.ZodMiniType<TBody>;
   /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
   form?: boolean;
   /** The certificate authorities the route signs or publishes with, read once per cold start. */

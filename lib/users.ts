@@ -2,7 +2,7 @@
 // schemas, and the pure builders of entries and modifications. No I/O here but in the
 // small `*User` operations at the end, which lib's handlers call.
 import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
-import { z } from 'zod';
+import * as z from './zod.js';
 import { searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
 import { listEntities, readEntity } from './entities.js';
@@ -113,16 +113,16 @@ export const toUserJson = (entry: Entry): UserJson => {
 };
 
 // Login refuses longer and blank passwords: setting one would lock its owner out.
-const password = z
-  .string()
-  .min(8, 'must be at least 8 characters')
-  .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)
-  .refine((value) => value.trim() !== '', 'must not be blank');
-const mail = z.string().trim().max(254, 'must be at most 254 characters').email('must be an email address');
+const password = z.string().check(
+  z.minLength(8, 'must be at least 8 characters'),
+  z.maxLength(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
+  z.refine((value) => value.trim() !== '', 'must not be blank'),
+);
+const mail = z.string().check(z.trim(), z.maxLength(254, 'must be at most 254 characters'), z.email('must be an email address'));
 
 const userFields = {
   userPassword: password,
-  confirmPassword: z.string().max(MAX_PASSWORD_LENGTH),
+  confirmPassword: z.string().check(z.maxLength(MAX_PASSWORD_LENGTH)),
   givenName: text(100),
   sn: text(100),
   displayName: text(200),
@@ -141,42 +141,40 @@ const passwordsMatch = (input: { userPassword?: string; confirmPassword?: string
 const PASSWORD_MISMATCH = { message: 'must equal userPassword', path: ['confirmPassword'] };
 
 export const UserCreateSchema = z
-  .object({
-    cn: z.string().regex(USER_NAME, 'must be a Linux login name: a-z, 0-9, _ . - (at most 32, not starting with a digit, . or -)'),
+  .strictObject({
+    cn: z.string().check(z.regex(USER_NAME, 'must be a Linux login name: a-z, 0-9, _ . - (at most 32, not starting with a digit, . or -)')),
     ...userFields,
-    displayName: userFields.displayName.optional(),
-    mail: userFields.mail.optional(),
-    accountLocked: userFields.accountLocked.optional(),
-    memberOfs: userFields.memberOfs.default([]),
-    principal: userFields.principal.default([]),
-    sshPublicKeys: userFields.sshPublicKeys.default([]),
-    sshPublicCerts: userFields.sshPublicCerts.optional(),
+    displayName: z.optional(userFields.displayName),
+    mail: z.optional(userFields.mail),
+    accountLocked: z.optional(userFields.accountLocked),
+    memberOfs: z._default(userFields.memberOfs, []),
+    principal: z._default(userFields.principal, []),
+    sshPublicKeys: z._default(userFields.sshPublicKeys, []),
+    sshPublicCerts: z.optional(userFields.sshPublicCerts),
   })
-  .strict()
-  .refine(passwordsMatch, PASSWORD_MISMATCH);
+  .check(z.refine(passwordsMatch, PASSWORD_MISMATCH));
 export type UserCreate = z.infer<typeof UserCreateSchema>;
 
 export const UserUpdateSchema = z
-  .object({
-    cn: z.string().optional(),
-    userPassword: userFields.userPassword.optional(),
-    confirmPassword: userFields.confirmPassword.optional(),
+  .strictObject({
+    cn: z.optional(z.string()),
+    userPassword: z.optional(userFields.userPassword),
+    confirmPassword: z.optional(userFields.confirmPassword),
     /** Checked when sent (a bind as the user); the console does not send it. */
-    currentPassword: z.string().max(128, 'must be at most 128 characters').optional(),
-    givenName: userFields.givenName.optional(),
-    sn: userFields.sn.optional(),
-    displayName: userFields.displayName.optional(),
-    mail: userFields.mail.optional(),
-    duration: userFields.duration.optional(),
-    durationUnit: userFields.durationUnit.optional(),
-    accountLocked: userFields.accountLocked.optional(),
-    memberOfs: userFields.memberOfs.optional(),
-    principal: userFields.principal.optional(),
-    sshPublicKeys: userFields.sshPublicKeys.optional(),
-    sshPublicCerts: userFields.sshPublicCerts.optional(),
+    currentPassword: z.optional(z.string().check(z.maxLength(128, 'must be at most 128 characters'))),
+    givenName: z.optional(userFields.givenName),
+    sn: z.optional(userFields.sn),
+    displayName: z.optional(userFields.displayName),
+    mail: z.optional(userFields.mail),
+    duration: z.optional(userFields.duration),
+    durationUnit: z.optional(userFields.durationUnit),
+    accountLocked: z.optional(userFields.accountLocked),
+    memberOfs: z.optional(userFields.memberOfs),
+    principal: z.optional(userFields.principal),
+    sshPublicKeys: z.optional(userFields.sshPublicKeys),
+    sshPublicCerts: z.optional(userFields.sshPublicCerts),
   })
-  .strict()
-  .refine(passwordsMatch, PASSWORD_MISMATCH);
+  .check(z.refine(passwordsMatch, PASSWORD_MISMATCH));
 export type UserUpdate = z.infer<typeof UserUpdateSchema>;
 
 /** Fields a non-admin may send about themselves (keys only for groups they are already in). */

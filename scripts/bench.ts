@@ -4,6 +4,8 @@
 // (a) over HTTP through serverless-offline, (b) by invoking the handler directly and (c) as the
 // raw LDAP lower bound (connect, bind, the handler's two searches, unbind with ldapts), each one
 // at a time and 10 at a time. Prints a table; asserts nothing; cleans up after itself.
+// First, before any server runs: the size and cold import of every function's bundle
+// (scripts/bundles.ts); `npm run bench -- --bundles-only` prints those rows alone.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { containerDN, entityDN } from '../lib/dn.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
 import { USER_OBJECT_CLASSES } from '../lib/users.js';
+import { benchBundles } from './bundles.js';
 import { startDirectory, type RunningDirectory } from './directory.js';
 import { startOffline, type RunningOffline } from './offline.js';
 import { freePort } from './ports.js';
@@ -300,7 +303,14 @@ const main = async (): Promise<void> => {
   }
 };
 
-main().catch((error: unknown) => {
+// ---- function bundles, then the rest ----
+
+const run = async (): Promise<void> => {
+  await benchBundles();
+  if (!process.argv.includes('--bundles-only')) await main();
+};
+
+run().catch((error: unknown) => {
   console.error(error instanceof Error ? (error.stack ?? error.message) : error);
   process.exit(1);
 });

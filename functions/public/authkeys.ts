@@ -6,7 +6,7 @@
 // does not present it (lib/hostcredentials.ts): to a stranger it looks like an unknown host.
 // Revoked keys are never answered: the revocation of the request's fingerprint is read together
 // with the user and the host; without a fingerprint, the candidates' are read after them.
-import { z } from 'zod';
+import * as z from '../../lib/zod.js';
 import { authkeysBody, AuthkeysParamsSchema, canMatch, candidateFingerprints, decide, readFacts } from '../../lib/authkeys.js';
 import { config } from '../../lib/config.js';
 import { route, text } from '../../lib/handler.js';
