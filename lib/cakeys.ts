@@ -68,9 +68,6 @@ const authorities = (loaded: Partial<Record<CaKind, Loaded>>): CertificateAuthor
   },
 });
 
-/** For routes without CAs. */
-export const NO_CAS: CertificateAuthorities = authorities({});
-
 /** The context field the middleware fills; lib/handler.ts hands it to the route's work. */
 export interface CaContext {
   cas?: CertificateAuthorities;

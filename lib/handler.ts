@@ -12,7 +12,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { Client } from 'ldapts';
 import type * as z from './zod.js';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
-import { caKeys, NO_CAS, type CaContext, type CaKind, type CertificateAuthorities } from './cakeys.js';
+import type { CaContext, CaMiddleware, CertificateAuthorities } from './cakeys.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
@@ -51,8 +51,11 @@ interface RouteOptions<TBody> {
   body?: z.ZodMiniType<TBody>;
   /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
   form?: boolean;
-  /** The certificate authorities the route signs or publishes with, read once per cold start. */
-  ca?: readonly CaKind[];
+  /**
+   * The certificate authorities the route signs or publishes with (`caKeys([...])` of
+   * lib/cakeys.ts, which only those routes bundle), read once per cold start.
+   */
+  ca?: CaMiddleware;
 }
 
 /** What every log line of a request carries: Lambda's request id and the client's address. */
@@ -121,6 +124,13 @@ const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<E
   return [malformedIsBadRequest(httpJsonBodyParser<Event>({ disableContentTypeError: true })), malformedIsBadRequest(formParser)];
 };
 
+/** For routes without CAs. */
+const NO_CAS: CertificateAuthorities = {
+  get: (kind) => {
+    throw new Error(`this route has no ${kind} CA`);
+  },
+};
+
 export function route<TBody = undefined>(
   options: RouteOptions<TBody> & { access: 'public' },
   work: (invocation: Invocation<TBody, undefined>) => Promise<Result>,
@@ -154,6 +164,6 @@ export function route<TBody>(
     .use(errorResponder())
     .use(httpHeaderNormalizer());
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
-  if (options.ca !== undefined) handler = handler.use(caKeys(options.ca) as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
+  if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
   return handler.handler(core);
 }

@@ -18,7 +18,7 @@ import { AlreadyExistsError, EqualityFilter, NoSuchObjectError, OrFilter, type C
 import { searchChildren, value, values } from './directory.js';
 import { log } from './log.js';
 import { sha256OfFingerprint, writeKrl } from './krl.js';
-import { parsePublicKey, SshKeyError } from './sshkeys.js';
+import { parseKeyBlob, parsePublicKey, SshKeyError } from './sshkeys.js';
 
 export const revocationsDN = (baseDN: string): string => `ou=revocations,${baseDN}`;
 
@@ -75,10 +75,10 @@ export const revokeKey = async (client: Client, baseDN: string, fingerprint: str
 };
 
 export interface CertificateRevocation {
-  /** The signing CA's public key line. */
-  caLine: string;
+  /** The signing CA's public key (SSH wire form). */
+  ca: Buffer;
   serial: bigint;
-  /** The certified key's fingerprint, when known: that key cannot be stored again. */
+  /** The certified key's fingerprint, when that key may not be certified or stored again. */
   fingerprint?: string;
 }
 
@@ -86,9 +86,9 @@ export interface CertificateRevocation {
 export const revokeCertificate = async (client: Client, baseDN: string, revocation: CertificateRevocation): Promise<void> => {
   const { serial } = revocation;
   if (serial <= 0n || serial > UINT64_MAX) throw new Error('a certificate serial must be a non-zero 64-bit number');
-  const ca = parsePublicKey(revocation.caLine);
-  const caHex = caHexOf(ca.blob);
-  await addRevocation(client, baseDN, caCn(caHex), { objectClass: ['top', 'device', 'ldapPublicKey'], sshPublicKey: `${ca.type} ${ca.base64}` });
+  const ca = parseKeyBlob(revocation.ca);
+  const caHex = caHexOf(revocation.ca);
+  await addRevocation(client, baseDN, caCn(caHex), { objectClass: ['top', 'device', 'ldapPublicKey'], sshPublicKey: `${ca.type} ${revocation.ca.toString('base64')}` });
   const keyHex = revocation.fingerprint === undefined ? undefined : hexOf(revocation.fingerprint);
   await addRevocation(client, baseDN, certCn(caHex, serial), {
     cn: [certCn(caHex, serial), serialCn(serial), ...(keyHex === undefined ? [] : [certKeyCn(keyHex)])],

@@ -72,6 +72,8 @@ const ROUTES: Record<string, Row> = {
   'GET /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'POST /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'GET /api/krlca': { access: 'public', sample: async () => ({ path: '/krlca', status: 200 }) },
+  'GET /api/userca': { access: 'public', sample: async () => ({ path: '/userca', status: 200 }) },
+  'GET /api/hostca': { access: 'public', sample: async () => ({ path: '/hostca', status: 200 }) },
 };
 
 /** The routes serverless.yml declares, as "METHOD /path". */

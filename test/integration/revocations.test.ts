@@ -13,7 +13,7 @@ import { handler as updateUser } from '../../functions/users/update.js';
 import { reloadConfig } from '../../lib/config.js';
 import { readKrl } from '../../lib/krl.js';
 import { buildKrl, matchesEtag, revocationsDN, revokeCertificate, revokeKey } from '../../lib/revocations.js';
-import { caPublicLine, generateCaKey } from '../../lib/sshca.js';
+import { generateCaKey } from '../../lib/sshca.js';
 import { certificateValidity, signCertificate } from '../../lib/sshcert.js';
 import { parsePublicKey } from '../../lib/sshkeys.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
@@ -129,7 +129,7 @@ describe('GET /api/krlca', () => {
     const sign = (serial: bigint) => signCertificate(ca, { publicKey: subject, type: 'user', keyId: 'x', principals: ['x'], ...certificateValidity(now, 3600), serial });
     const revoked = sign(987654321n);
     const kept = sign(987654322n);
-    await withManager((client) => revokeCertificate(client, baseDN(), { caLine: caPublicLine(ca), serial: revoked.serial, fingerprint: revoked.fingerprint }));
+    await withManager((client) => revokeCertificate(client, baseDN(), { ca: ca.blob, serial: revoked.serial, fingerprint: revoked.fingerprint }));
     const reply = await getKrl();
     expect(queryKrl(scratch, reply.body, [revoked.line, kept.line, subject]).verdicts).toEqual(['REVOKED', 'ok', 'ok']);
   });
