@@ -79,7 +79,7 @@ describe('serverless package', () => {
     for (const lambda of lambdas) expect(lambda.Properties.Runtime).toBe('nodejs24.x');
     const routes = resources.filter((r) => r.Type === 'AWS::ApiGatewayV2::Route').map((r) => r.Properties.RouteKey);
     expect(routes).toEqual(expect.arrayContaining(['POST /api/login', 'GET /api/users/{name}', 'GET /api/authkeys', 'POST /api/authkeys']));
-    expect(routes).toHaveLength(lambdas.length + 1); // authkeys answers GET and POST
+    expect(routes).toHaveLength(lambdas.length + 2); // authkeys and authprinc answer GET and POST
   });
 
   it('lets only the functions that sign or publish with a CA read its SSM parameter', async () => {

@@ -72,6 +72,10 @@ const ROUTES: Record<string, Row> = {
   'GET /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'POST /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'GET /api/krlca': { access: 'public', sample: async () => ({ path: '/krlca', status: 200 }) },
+  'GET /api/authprinc': { access: 'public', sample: async () => ({ path: `/authprinc?username=alice&host=web1&fingerprint=${encodeURIComponent(`SHA256:${'A'.repeat(43)}`)}&serial=1`, status: 200 }) },
+  'POST /api/authprinc': { access: 'public', sample: async () => ({ path: `/authprinc?username=alice&host=web1&fingerprint=${encodeURIComponent(`SHA256:${'A'.repeat(43)}`)}&serial=1`, status: 200 }) },
+  'GET /api/usercert': { access: 'public', sample: async () => ({ path: '/usercert?username=alice', status: 200 }) },
+  'GET /api/hostcert': { access: 'public', sample: async () => ({ path: '/hostcert?hostname=web1', status: 200 }) },
   'GET /api/userca': { access: 'public', sample: async () => ({ path: '/userca', status: 200 }) },
   'GET /api/hostca': { access: 'public', sample: async () => ({ path: '/hostca', status: 200 }) },
 };
