@@ -260,7 +260,8 @@ const revokeRemoved = async (client: Client, baseDN: string, plan: CertPlan): Pr
 /**
  * Writes a certificate plan value by value: deletions, additions (each with a keyid no other value
  * has, lib/keys.ts addStoredValue), then the revocations of what was removed. When a step fails,
- * the request's other certificate writes are undone before the error is rethrown.
+ * the request's other certificate writes are undone before the error is rethrown; revocations
+ * made already stay (a revocation is never taken back: failing, it errs on the safe side).
  */
 export const applyCertPlan = async (client: Client, dn: string, plan: CertPlan, certs: NewCert[], type: CertificateType, baseDN: string, now: Date): Promise<void> => {
   for (const { raw } of plan.remove) await deleteKeyValue(client, dn, raw);

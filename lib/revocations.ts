@@ -12,13 +12,15 @@
 //                   equality), serialNumber: <serial>, description: the certified key's fingerprint
 // - a CA:           cn=ca-<sha256 hex>, sshPublicKey: its public key line (to name it in the KRL)
 // Revocations are permanent: the service never deletes one, so their number only grows, and it
-// is the KRL's version.
-import { createHash } from 'node:crypto';
+// is the KRL's version. Each new revocation also rewrites the ou's description, which changes the
+// ou's entryCSN: one small read then tells a warm function whether the list it built is current.
+import { createHash, randomBytes } from 'node:crypto';
 import { AlreadyExistsError, EqualityFilter, NoSuchObjectError, OrFilter, type Client, type Entry } from 'ldapts';
-import { searchChildren, value, values } from './directory.js';
+import { readEntry, searchChildren, value, values } from './directory.js';
 import { log } from './log.js';
 import { sha256OfFingerprint, writeKrl } from './krl.js';
 import { parseKeyBlob, parsePublicKey, SshKeyError } from './sshkeys.js';
+import { replace } from './writes.js';
 
 export const revocationsDN = (baseDN: string): string => `ou=revocations,${baseDN}`;
 
@@ -47,13 +49,21 @@ export const caHexOf = (caBlob: Buffer): string => createHash('sha256').update(c
 
 // ---- writes ----
 
-/** Adds a revocation entry; one there already is a revocation made already. Creates the ou if missing. */
+/** Marks the list changed (a blind replace, never read-modify-write): the ou gets a new entryCSN. */
+const markChanged = (client: Client, baseDN: string): Promise<void> =>
+  client.modify(revocationsDN(baseDN), [replace('description', [`changed ${new Date().toISOString()} ${randomBytes(6).toString('hex')}`])]);
+
+/**
+ * Adds a revocation entry, then marks the list changed; one there already is a revocation made
+ * already. Creates the ou if missing.
+ */
 const addRevocation = async (client: Client, baseDN: string, cn: string, attributes: Record<string, string | string[]>): Promise<void> => {
   const dn = `cn=${cn},${revocationsDN(baseDN)}`;
   const entry = { objectClass: ['top', 'device'], ...attributes };
   for (let attempt = 0; ; attempt += 1) {
     try {
       await client.add(dn, entry);
+      await markChanged(client, baseDN);
       return;
     } catch (error) {
       if (error instanceof AlreadyExistsError) return;
@@ -71,7 +81,7 @@ const addRevocation = async (client: Client, baseDN: string, cn: string, attribu
 export const revokeKey = async (client: Client, baseDN: string, fingerprint: string): Promise<void> => {
   const hex = hexOf(fingerprint);
   if (hex === undefined) throw new Error(`not a SHA256 fingerprint: ${fingerprint.slice(0, 60)}`);
-  await addRevocation(client, baseDN, keyCn(hex), { description: fingerprint });
+  await addRevocation(client, baseDN, keyCn(hex), { cn: keyCn(hex), description: fingerprint });
 };
 
 export interface CertificateRevocation {
@@ -88,7 +98,11 @@ export const revokeCertificate = async (client: Client, baseDN: string, revocati
   if (serial <= 0n || serial > UINT64_MAX) throw new Error('a certificate serial must be a non-zero 64-bit number');
   const ca = parseKeyBlob(revocation.ca);
   const caHex = caHexOf(revocation.ca);
-  await addRevocation(client, baseDN, caCn(caHex), { objectClass: ['top', 'device', 'ldapPublicKey'], sshPublicKey: `${ca.type} ${revocation.ca.toString('base64')}` });
+  await addRevocation(client, baseDN, caCn(caHex), {
+    objectClass: ['top', 'device', 'ldapPublicKey'],
+    cn: caCn(caHex),
+    sshPublicKey: `${ca.type} ${revocation.ca.toString('base64')}`,
+  });
   const keyHex = revocation.fingerprint === undefined ? undefined : hexOf(revocation.fingerprint);
   await addRevocation(client, baseDN, certCn(caHex, serial), {
     cn: [certCn(caHex, serial), serialCn(serial), ...(keyHex === undefined ? [] : [certKeyCn(keyHex)])],
@@ -251,6 +265,31 @@ export const buildKrl = (list: RevocationList): BuiltKrl => {
   const body = writeKrl({ version, generatedAt: list.newest, comment: KRL_COMMENT, certificates, fingerprints: list.keys });
   const digest = createHash('sha256').update(body).digest('base64url').slice(0, 27);
   return { body, version, etag: `"${version}-${digest}"` };
+};
+
+/**
+ * How long a warm function answers from the list it built while the ou's entryCSN stays the same:
+ * the bound on how long a revocation whose writer died before marking the list changed can go
+ * unseen by that function (cold ones read the whole list).
+ */
+export const KRL_CACHE_MS = 5 * 60_000;
+
+let cachedKrl: { key: string; at: number; krl: BuiltKrl } | undefined;
+
+/**
+ * The current KRL: the one built before when the ou's entryCSN (read first, in one small read) is
+ * the one it was built under and it is younger than KRL_CACHE_MS, else built from every
+ * revocation. A revocation added while the list is being read changes the entryCSN after it, so
+ * the next request rebuilds.
+ */
+export const currentKrl = async (client: Client, baseDN: string, now: number = Date.now()): Promise<BuiltKrl> => {
+  const ou = await readEntry(client, revocationsDN(baseDN), ['entryCSN']);
+  const stamp = ou === undefined ? undefined : value(ou, 'entryCSN');
+  const key = `${baseDN}\n${stamp ?? ''}`;
+  if (stamp !== undefined && cachedKrl?.key === key && now - cachedKrl.at < KRL_CACHE_MS) return cachedKrl.krl;
+  const krl = buildKrl(await readRevocations(client, baseDN));
+  cachedKrl = stamp === undefined ? undefined : { key, at: now, krl };
+  return krl;
 };
 
 /** Whether an If-None-Match header names this ETag (weak or strong, in a list, or `*`). */

@@ -11,8 +11,8 @@ import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as getUser } from '../../functions/users/get.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import { reloadConfig } from '../../lib/config.js';
-import { readKrl } from '../../lib/krl.js';
-import { buildKrl, matchesEtag, revocationsDN, revokeCertificate, revokeKey } from '../../lib/revocations.js';
+import { readKrl, sha256OfFingerprint } from '../../lib/krl.js';
+import { buildKrl, currentKrl, keyCn, KRL_CACHE_MS, matchesEtag, revocationsDN, revokeCertificate, revokeKey } from '../../lib/revocations.js';
 import { generateCaKey } from '../../lib/sshca.js';
 import { certificateValidity, signCertificate } from '../../lib/sshcert.js';
 import { parsePublicKey } from '../../lib/sshkeys.js';
@@ -120,6 +120,22 @@ describe('GET /api/krlca', () => {
     expect(after.status).toBe(200);
     expect(after.headers.etag).not.toBe(first.headers.etag);
     expect(readKrl(after.body).version).toBe(readKrl(first.body).version + 1n);
+  });
+
+  it('answers from the list a warm function built while the list is unchanged; rebuilds when it changes or ages', async () => {
+    await withManager((client) => revokeKey(client, baseDN(), fp(ed25519Line())));
+    const first = await getKrl();
+    // An entry deleted behind the service's back (revocations are permanent; nothing marks this):
+    // the function keeps answering the list it built...
+    const victim = `cn=${keyCn(sha256OfFingerprint(readKrl(first.body).sha256[0]!).toString('hex'))},${revocationsDN(baseDN())}`;
+    await withManager((client) => client.del(victim));
+    expect((await getKrl()).headers.etag).toBe(first.headers.etag);
+    // ...until it is older than KRL_CACHE_MS,
+    const aged = await withManager((client) => currentKrl(client, baseDN(), Date.now() + KRL_CACHE_MS + 1));
+    expect(aged.version).toBe(readKrl(first.body).version - 1n);
+    // and a new revocation (which marks the list changed) is answered at once.
+    await withManager((client) => revokeKey(client, baseDN(), fp(ed25519Line())));
+    expect(readKrl((await getKrl()).body).version).toBe(readKrl(first.body).version);
   });
 
   it('revokes certificates by serial under their CA', async () => {
