@@ -71,6 +71,7 @@ const ROUTES: Record<string, Row> = {
   'DELETE /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: await scratch('hosts'), status: 200 }) },
   'GET /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'POST /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
+  'GET /api/health': { access: 'public', sample: async () => ({ path: '/health', status: 200 }) },
 };
 
 /** The routes serverless.yml declares, as "METHOD /path". */
