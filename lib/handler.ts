@@ -117,6 +117,15 @@ const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<E
   return [malformedIsBadRequest(httpJsonBodyParser<Event>({ disableContentTypeError: true })), malformedIsBadRequest(formParser)];
 };
 
+/** What a route was built with, readable on its handler (test/e2e/openapi.test.ts checks the API description against it). */
+export interface RouteFacts {
+  access: Access;
+  body?: z.ZodMiniType<unknown>;
+}
+
+const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts): THandler & { route: RouteFacts } =>
+  Object.assign(handler, { route: facts });
+
 /** What every function does around its work: log, browser headers, error responses, header names. */
 const commonMiddlewares = (): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
   middy<Event, Result, Error, KeyperContext>()
@@ -129,7 +138,10 @@ const commonMiddlewares = (): middy.MiddyfiedHandler<Event, Result, Error, Keype
 
 /** A route that needs neither a token nor the directory (the API description, CORS preflight). */
 export const routeWithoutDirectory = (work: (event: Event) => Promise<Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
-  commonMiddlewares().handler((event, context) => withLogFields(lineFields(event, context), () => work(event)));
+  withFacts(
+    commonMiddlewares().handler((event, context) => withLogFields(lineFields(event, context), () => work(event))),
+    { access: 'public' },
+  );
 
 export function route<TBody = undefined>(
   options: RouteOptions<TBody> & { access: 'public' },
@@ -160,5 +172,5 @@ export function route<TBody>(
     });
   let handler = commonMiddlewares();
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
-  return handler.handler(core);
+  return withFacts(handler.handler(core), { access: options.access, body: options.body });
 }

@@ -72,6 +72,7 @@ const ROUTES: Record<string, Row> = {
   'GET /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'POST /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'GET /api/health': { access: 'public', sample: async () => ({ path: '/health', status: 200 }) },
+  'GET /api/openapi.json': { access: 'public', sample: async () => ({ path: '/openapi.json', status: 200 }) },
   'OPTIONS /api/{proxy+}': { access: 'public', sample: async () => ({ path: '/users', status: 204 }) },
 };
 
