@@ -116,6 +116,8 @@ export interface Operation {
   access: Access;
   /** The schema the handler's route() validates its JSON body with (the same object). */
   body?: Schema;
+  /** The schema the handler validates its query string with. */
+  query?: Schema;
   /** Parameters read from the query string and the body together, validated with this schema. */
   params?: Schema;
   /** A request body in application/x-www-form-urlencoded is accepted too. */
@@ -219,7 +221,7 @@ export const OPERATIONS: Record<string, Operation> = {
 /** Errors that every route of a kind can answer, from what its entry says. */
 const commonErrors = (op: Operation): Record<number, Answer> => {
   const errors: Record<number, Answer> = {};
-  if (op.body !== undefined || op.params !== undefined || op.name !== undefined) errors[400] = error('Invalid input; `errors` names each failing field');
+  if (op.body !== undefined || op.query !== undefined || op.params !== undefined || op.name !== undefined) errors[400] = error('Invalid input; `errors` names each failing field');
   if (op.access !== 'public') errors[401] = error('Missing, invalid, expired or revoked token');
   if (op.access === 'admin' || op.access === 'owner') errors[403] = error('Not allowed to this caller, or a protected entry');
   if (op.name !== undefined) errors[404] = error(`No such ${op.name}`);
@@ -281,10 +283,12 @@ const parameters = (path: string, method: string, op: Operation, inputSchema: (s
   }));
   const flags = Object.entries(op.flags ?? {}).map(([name, description]) => ({ name, in: 'query', description, schema: { type: 'string', enum: ['true', 'false'], default: 'false' } }));
   const query: JsonSchema[] = [];
-  if (op.params !== undefined) {
-    const schema = inputSchema(op.params) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  const querySchema = op.query ?? op.params;
+  if (querySchema !== undefined) {
+    const schema = inputSchema(querySchema) as { properties?: Record<string, JsonSchema>; required?: string[] };
+    const requiredHere = op.query !== undefined || method === 'GET';
     for (const [name, property] of Object.entries(schema.properties ?? {})) {
-      query.push({ name, in: 'query', required: method === 'GET' && (schema.required ?? []).includes(name), schema: property });
+      query.push({ name, in: 'query', required: requiredHere && (schema.required ?? []).includes(name), schema: property });
     }
   }
   return [...fromPath, ...flags, ...query];
