@@ -69,10 +69,13 @@ const certChange = (addition: z.ZodMiniType<CertAddition>) =>
     }),
   );
 
-const certList = (addition: z.ZodMiniType<CertAddition>) => z.array(certChange(addition)).check(z.maxLength(100, 'must be at most 100 certificates'));
+export const userCertChange = certChange(UserCertAdditionSchema);
+export const hostCertChange = certChange(HostCertAdditionSchema);
 
-export const userCertChanges = certList(UserCertAdditionSchema);
-export const hostCertChanges = certList(HostCertAdditionSchema);
+const certList = (change: typeof userCertChange) => z.array(change).check(z.maxLength(100, 'must be at most 100 certificates'));
+
+export const userCertChanges = certList(userCertChange);
+export const hostCertChanges = certList(hostCertChange);
 
 const isRemoval = (change: CertChange): change is CertRemoval => 'keyid' in change;
 

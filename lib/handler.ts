@@ -13,6 +13,7 @@ import type { Client } from 'ldapts';
 import type * as z from './zod.js';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
 import type { CaContext, CaMiddleware, CertificateAuthorities } from './cakeys.js';
+import { browserSafety } from './browser.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
@@ -131,6 +132,32 @@ const NO_CAS: CertificateAuthorities = {
   },
 };
 
+/** What a route was built with, readable on its handler (test/e2e/openapi.test.ts checks the API description against it). */
+export interface RouteFacts {
+  access: Access;
+  body?: z.ZodMiniType<unknown>;
+}
+
+const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts): THandler & { route: RouteFacts } =>
+  Object.assign(handler, { route: facts });
+
+/** What every function does around its work: log, browser headers, error responses, header names. */
+const commonMiddlewares = (): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+  middy<Event, Result, Error, KeyperContext>()
+    .use(requestLog())
+    // Before the error handler, so that its error responses get them too.
+    .use(browserSafety(config().corsOrigins))
+    .use(httpErrorHandler({ logger: false }))
+    .use(errorResponder())
+    .use(httpHeaderNormalizer());
+
+/** A route that needs neither a token nor the directory (the API description, CORS preflight). */
+export const routeWithoutDirectory = (work: (event: Event) => Promise<Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+  withFacts(
+    commonMiddlewares().handler((event, context) => withLogFields(lineFields(event, context), () => work(event))),
+    { access: 'public' },
+  );
+
 export function route<TBody = undefined>(
   options: RouteOptions<TBody> & { access: 'public' },
   work: (invocation: Invocation<TBody, undefined>) => Promise<Result>,
@@ -158,12 +185,8 @@ export function route<TBody>(
         return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
       });
     });
-  let handler = middy<Event, Result, Error, KeyperContext>()
-    .use(requestLog())
-    .use(httpErrorHandler({ logger: false }))
-    .use(errorResponder())
-    .use(httpHeaderNormalizer());
+  let handler = commonMiddlewares();
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
   if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
-  return handler.handler(core);
+  return withFacts(handler.handler(core), { access: options.access, body: options.body });
 }

@@ -78,6 +78,9 @@ const ROUTES: Record<string, Row> = {
   'GET /api/hostcert': { access: 'public', sample: async () => ({ path: '/hostcert?hostname=web1', status: 200 }) },
   'GET /api/userca': { access: 'public', sample: async () => ({ path: '/userca', status: 200 }) },
   'GET /api/hostca': { access: 'public', sample: async () => ({ path: '/hostca', status: 200 }) },
+  'GET /api/health': { access: 'public', sample: async () => ({ path: '/health', status: 200 }) },
+  'GET /api/openapi.json': { access: 'public', sample: async () => ({ path: '/openapi.json', status: 200 }) },
+  'OPTIONS /api/{proxy+}': { access: 'public', sample: async () => ({ path: '/users', status: 204 }) },
 };
 
 /** The routes serverless.yml declares, as "METHOD /path". */
