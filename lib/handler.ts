@@ -12,6 +12,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { Client } from 'ldapts';
 import type * as z from './zod.js';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
+import type { CaContext, CaMiddleware, CertificateAuthorities } from './cakeys.js';
 import { browserSafety } from './browser.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
@@ -21,7 +22,7 @@ import { parseInput } from './validation.js';
 
 export type Event = APIGatewayProxyEventV2;
 export type Result = APIGatewayProxyStructuredResultV2;
-type KeyperContext = Context & { caller?: string };
+type KeyperContext = Context & CaContext & { caller?: string };
 
 export const json = (statusCode: number, body: unknown): Result => ({
   statusCode,
@@ -41,6 +42,8 @@ interface Invocation<TBody, TCaller> {
   client: Client;
   caller: TCaller;
   body: TBody;
+  /** The CAs named in the route's `ca` option (lib/cakeys.ts). */
+  cas: CertificateAuthorities;
 }
 
 interface RouteOptions<TBody> {
@@ -49,6 +52,11 @@ interface RouteOptions<TBody> {
   body?: z.ZodMiniType<TBody>;
   /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
   form?: boolean;
+  /**
+   * The certificate authorities the route signs or publishes with (`caKeys([...])` of
+   * lib/cakeys.ts, which only those routes bundle), read once per cold start.
+   */
+  ca?: CaMiddleware;
 }
 
 /** What every log line of a request carries: Lambda's request id and the client's address. */
@@ -117,6 +125,13 @@ const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<E
   return [malformedIsBadRequest(httpJsonBodyParser<Event>({ disableContentTypeError: true })), malformedIsBadRequest(formParser)];
 };
 
+/** For routes without CAs. */
+const NO_CAS: CertificateAuthorities = {
+  get: (kind) => {
+    throw new Error(`this route has no ${kind} CA`);
+  },
+};
+
 /** What a route was built with, readable on its handler (test/e2e/openapi.test.ts checks the API description against it). */
 export interface RouteFacts {
   access: Access;
@@ -167,10 +182,11 @@ export function route<TBody>(
         context.caller = caller?.name;
         const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
         // The overloads guarantee a Caller for every access level but 'public'.
-        return work({ event, client, caller: caller as never, body });
+        return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
       });
     });
   let handler = commonMiddlewares();
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
+  if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
   return withFacts(handler.handler(core), { access: options.access, body: options.body });
 }

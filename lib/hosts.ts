@@ -11,7 +11,10 @@ import { entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
 import { listEntities, readEntity } from './entities.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
+import type { CertificateAuthorities } from './cakeys.js';
+import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertChanges, signKeys, type NewCert } from './certs.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
+import { assertNotRevoked, storedValues, validitySeconds, type NewKey } from './keys.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
 import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
@@ -48,7 +51,7 @@ export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
     memberOfs: values(entry, 'memberOf'),
     principal: values(entry, 'pseudonym'),
     ...parseInfo(value(entry, 'info')),
-    sshPublicCerts: parseStoredKeys(values(entry, 'sshPublicKey')),
+    sshPublicCerts: parseStoredKeys(values(entry, 'sshPublicKey')).map(certJson),
     hasCredential: credentialValues(values(entry, CREDENTIAL_ATTRIBUTE)).length > 0,
   };
 };
@@ -69,6 +72,7 @@ export const HostCreateSchema = z.strictObject({
   // Keyper's console creates hosts with a name and description only: the default validity applies.
   duration: z._default(hostFields.duration, DEFAULT_INFO.duration),
   durationUnit: z._default(hostFields.durationUnit, DEFAULT_INFO.durationUnit),
+  sshPublicCerts: z._default(hostCertChanges, []),
 });
 export type HostCreate = z.infer<typeof HostCreateSchema>;
 
@@ -86,6 +90,7 @@ export const HostUpdateSchema = z
     principal: z.optional(hostFields.principal),
     duration: z.optional(hostFields.duration),
     durationUnit: z.optional(hostFields.durationUnit),
+    sshPublicCerts: z.optional(hostCertChanges),
     /** A new credential for the public server routes, answered once (replaces any other). */
     rotateCredential: z.optional(z.boolean()),
     /** No credential any more: the host is answered without one, as Keyper answers. */
@@ -106,13 +111,14 @@ export const HostUpdateSchema = z
 export type HostUpdate = z.infer<typeof HostUpdateSchema>;
 
 /** The attributes of a new host entry; `owners` are DNs as the directory holds them. */
-export const buildHostEntry = (input: HostCreate, owners: string[]): Record<string, string | string[]> => ({
+export const buildHostEntry = (input: HostCreate, owners: string[], certValues: string[] = []): Record<string, string | string[]> => ({
   objectClass: HOST_OBJECT_CLASSES,
   cn: input.cn,
   ...present('description', input.description),
   ...(owners.length === 0 ? {} : { owner: owners }),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
   info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
+  ...(certValues.length === 0 ? {} : { sshPublicKey: certValues }),
 });
 
 /** Modifications of an update; `owners` (resolved DNs) and `principal` replace the whole list. */
@@ -132,6 +138,16 @@ export const buildHostChanges = (input: HostUpdate, owners: string[] | undefined
 
 /** The description of the group created with a host (Keyper's wording). */
 export const hostGroupDescription = (name: string): string => `${name} Autocreated Group`;
+
+/** A host certificate's principals: the host name and its principals. */
+export const hostPrincipals = (name: string, principal: string[]): string[] => unique([name, ...principal]);
+
+/** Signs a host's keys with the host CA (read only when there is something to sign). */
+const signHostKeys = (keys: NewKey[], name: string, principal: string[], now: Date, durationSeconds: number, cas: CertificateAuthorities | undefined): NewCert[] => {
+  if (keys.length === 0) return [];
+  if (cas === undefined) throw new Error('signing host certificates needs the host CA');
+  return signKeys(keys, { ca: cas.get('host'), type: 'host', keyId: name, principals: hostPrincipals(name, principal), now, durationSeconds }, 'sshPublicCerts');
+};
 
 // ---- operations (one directory connection, passed in by the handler) ----
 
@@ -156,11 +172,15 @@ const resolveOwners = async (client: Client, dns: string[], baseDN: string): Pro
  * When a step fails, the steps done are undone in reverse order and the step's error is rethrown
  * (a group of the same name already existing is a 409), so the directory is as it was.
  */
-export const createHost = async (client: Client, input: HostCreate, baseDN: string): Promise<Entry> => {
+export const createHost = async (client: Client, input: HostCreate, baseDN: string, cas?: CertificateAuthorities): Promise<Entry> => {
   const owners = await resolveOwners(client, input.owners, baseDN);
+  const certPlan = planCertChanges(input.sshPublicCerts, [], []);
+  await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+  const certs = signHostKeys(certPlan.add, input.cn, input.principal, new Date(), validitySeconds(input), cas);
   const dn = hostDN(input.cn, baseDN);
   try {
-    await client.add(dn, buildHostEntry(input, owners));
+    // Nobody else can write the entry before it exists: its certificates go in with it (100..).
+    await client.add(dn, buildHostEntry(input, owners, initialCertValues(certs, 'host')));
   } catch (error) {
     if (error instanceof AlreadyExistsError) throw conflict(`Host ${input.cn} already exists`);
     throw error;
@@ -183,12 +203,23 @@ export const createHost = async (client: Client, input: HostCreate, baseDN: stri
   return readHost(client, input.cn, baseDN);
 };
 
-/** Applies an update; owners are checked before the one modify. */
-export const updateHost = async (client: Client, name: string, input: HostUpdate, baseDN: string): Promise<Entry> => {
+/**
+ * Applies an update; owners and certificates are checked (and new certificates signed) before the
+ * first write; the certificates (value by value) go before the one modify of the other fields.
+ */
+export const updateHost = async (client: Client, name: string, input: HostUpdate, baseDN: string, cas?: CertificateAuthorities): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   const current = await readHost(client, name, baseDN);
   const owners = input.owners === undefined ? undefined : await resolveOwners(client, input.owners, baseDN);
   const changes = buildHostChanges(input, owners, value(current, 'info'));
+  if (input.sshPublicCerts !== undefined) {
+    const now = new Date();
+    const plan = planCertChanges(input.sshPublicCerts, [], storedValues(values(current, 'sshPublicKey')));
+    await assertNotRevoked(client, baseDN, plan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+    const validity = { ...parseInfo(value(current, 'info')), ...present('duration', input.duration), ...present('durationUnit', input.durationUnit) };
+    const certs = signHostKeys(plan.add, name, input.principal ?? values(current, 'pseudonym'), now, validitySeconds(validity), cas);
+    await applyCertPlan(client, current.dn, plan, certs, 'host', baseDN, now);
+  }
   if (changes.length > 0) await client.modify(current.dn, changes);
   return readHost(client, name, baseDN);
 };

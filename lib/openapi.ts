@@ -5,6 +5,7 @@
 // (it would carry every schema). test/e2e/openapi.test.ts checks it against serverless.yml, the
 // handlers and real answers.
 import type { Access } from './auth.js';
+import { CertRemovalSchema, hostCertChange, HostCertAdditionSchema, userCertChange, UserCertAdditionSchema } from './certs.js';
 import { AuthkeysParamsSchema } from './authkeys.js';
 import { NAME_PATTERNS, type EntityKind } from './dn.js';
 import type { GroupJson } from './groups.js';
@@ -13,6 +14,7 @@ import type { HostJson } from './hosts.js';
 import { HostCreateSchema, HostUpdateSchema } from './hosts.js';
 import { keyChange, KeyAdditionSchema, KeyRemovalSchema } from './keys.js';
 import { LoginSchema, type LoginResult } from './login.js';
+import { AuthprincParamsSchema, HostCertParamsSchema, UserCertParamsSchema } from './publiccerts.js';
 import { UserCreateSchema, UserUpdateSchema, type UserJson } from './users.js';
 import * as z from './zod.js';
 
@@ -32,6 +34,8 @@ const StoredKey = z.looseObject({
   dateExpire: z.optional(z.string()),
   hostGroups: z.optional(z.array(z.string())),
   cert: z.optional(z.string()),
+  /** Certificates: the serial, in decimal (read from the certificate for those Keyper stored). */
+  serial: z.optional(z.string()),
 });
 
 const User = z.object({
@@ -107,6 +111,8 @@ interface Answer {
   json?: Schema;
   /** A text/plain body instead. */
   text?: true;
+  /** An application/octet-stream body instead. */
+  binary?: true;
 }
 
 export interface Operation {
@@ -202,6 +208,39 @@ export const OPERATIONS: Record<string, Operation> = {
     access: 'public', params: AuthkeysParamsSchema, form: true, hostCredential: true,
     responses: { 200: { description: 'One authorized_keys line per key; empty when none may', text: true } },
   },
+  'GET /api/authprinc': {
+    operationId: 'authprinc', summary: 'The principal a certificate may use to open an account on a host (sshd AuthorizedPrincipalsCommand)',
+    access: 'public', params: AuthprincParamsSchema, hostCredential: true,
+    responses: { 200: { description: 'The login name on one line when that certificate may open the account on that host; empty otherwise', text: true } },
+  },
+  'POST /api/authprinc': {
+    operationId: 'authprincPost', summary: 'The same, with the parameters in a form or JSON body (the query wins)',
+    access: 'public', params: AuthprincParamsSchema, form: true, hostCredential: true,
+    responses: { 200: { description: 'The login name on one line when that certificate may open the account on that host; empty otherwise', text: true } },
+  },
+  'GET /api/usercert': {
+    operationId: 'usercert', summary: "A user's unexpired certificate lines", access: 'public', query: UserCertParamsSchema,
+    responses: { 200: { description: 'One certificate line per certificate; empty when none', text: true } },
+  },
+  'GET /api/hostcert': {
+    operationId: 'hostcert', summary: "A host's unexpired certificate lines", access: 'public', query: HostCertParamsSchema, hostCredential: true,
+    responses: { 200: { description: 'One certificate line per certificate; empty when none', text: true } },
+  },
+  'GET /api/userca': {
+    operationId: 'userca', summary: "The user CA's public key (sshd TrustedUserCAKeys)", access: 'public',
+    responses: { 200: { description: 'One OpenSSH public key line', text: true } },
+  },
+  'GET /api/hostca': {
+    operationId: 'hostca', summary: "The host CA's public key (clients' @cert-authority line)", access: 'public',
+    responses: { 200: { description: 'One OpenSSH public key line', text: true } },
+  },
+  'GET /api/krlca': {
+    operationId: 'krlca', summary: 'The OpenSSH Key Revocation List (sshd RevokedKeys); with an ETag', access: 'public',
+    responses: {
+      200: { description: 'The binary KRL (PROTOCOL.krl); krl_version is the number of revocations', binary: true },
+      304: { description: 'Not modified: the If-None-Match names the current ETag' },
+    },
+  },
   'GET /api/health': {
     operationId: 'health', summary: 'Whether the service can work: the directory accepts its bind', access: 'public',
     responses: { 200: json(z.object({ status: z.literal('ok') }), 'Ready'), 503: error('Not ready, whatever the reason') },
@@ -240,11 +279,13 @@ const named = (io: 'input' | 'output', schemas: Record<string, Schema>): { regis
   const { schemas: components } = z.toJSONSchema(registry, {
     io,
     uri: (id) => `#/components/schemas/${id}`,
-    // A key change is validated in a transform (one schema or the other, by whether it has a keyid).
+    // A key or certificate change is validated in a transform (one schema or the other, by whether it has a keyid).
     override: ({ zodSchema, jsonSchema }) => {
-      if (zodSchema !== keyChange) return;
+      const [addition, removal] =
+        zodSchema === keyChange ? ['KeyAddition', 'KeyRemoval'] : zodSchema === userCertChange ? ['UserCertAddition', 'CertRemoval'] : zodSchema === hostCertChange ? ['HostCertAddition', 'CertRemoval'] : [];
+      if (addition === undefined) return;
       for (const key of Object.keys(jsonSchema)) delete (jsonSchema as JsonSchema)[key];
-      Object.assign(jsonSchema, { anyOf: [{ $ref: '#/components/schemas/KeyAddition' }, { $ref: '#/components/schemas/KeyRemoval' }] });
+      Object.assign(jsonSchema, { anyOf: [{ $ref: `#/components/schemas/${addition}` }, { $ref: `#/components/schemas/${removal}` }] });
     },
   });
   // Components are part of one document, whose dialect is set once (jsonSchemaDialect).
@@ -261,11 +302,15 @@ const REQUESTS = {
   UserUpdate: UserUpdateSchema,
   KeyAddition: KeyAdditionSchema,
   KeyRemoval: KeyRemovalSchema,
+  UserCertAddition: UserCertAdditionSchema,
+  HostCertAddition: HostCertAdditionSchema,
+  CertRemoval: CertRemovalSchema,
   GroupCreate: GroupCreateSchema,
   GroupUpdate: GroupUpdateSchema,
   HostCreate: HostCreateSchema,
   HostUpdate: HostUpdateSchema,
   AuthkeysParams: AuthkeysParamsSchema,
+  AuthprincParams: AuthprincParamsSchema,
 };
 
 const ANSWERS = { StoredKey, User, Users, LoginResult: LoginResultSchema, Group, Groups, Host, Hosts, UpdatedHost, UpdatedHosts, Error: ErrorSchema };
@@ -328,12 +373,13 @@ export const buildOpenApi = (version: string): OpenApiDocument => {
     const responses = Object.fromEntries(
       Object.entries({ ...commonErrors(op), ...op.responses })
         .sort(([a], [b]) => Number(a) - Number(b))
-        .map(([status, { description, json: schema, text }]) => [
+        .map(([status, { description, json: schema, text, binary }]) => [
           status,
           {
             description,
             ...(schema === undefined ? {} : { content: { 'application/json': { schema: answer(schema) } } }),
             ...(text === undefined ? {} : { content: { 'text/plain': { schema: { type: 'string' } } } }),
+            ...(binary === undefined ? {} : { content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } }),
           },
         ]),
     );

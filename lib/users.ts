@@ -11,8 +11,7 @@ import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCK
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
-  assertNoCertificates,
-  certChanges,
+  assertNotRevoked,
   deleteKeyValue,
   expiryAfter,
   initialKeyValues,
@@ -20,10 +19,15 @@ import {
   parseStoredKeys,
   planKeyChanges,
   restoreKeyValue,
+  revokeRemovedKeys,
   storedValues,
+  validitySeconds,
   type KeyPlan,
+  type NewKey,
   type StoredKey,
 } from './keys.js';
+import type { CertificateAuthorities } from './cakeys.js';
+import { applyCertPlan, certJson, initialCertValues, isCertificate, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim } from './principals.js';
 import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
 import { replace, undo } from './writes.js';
@@ -106,7 +110,7 @@ export const toUserJson = (entry: Entry): UserJson => {
     principal: values(entry, 'pseudonym'),
     ...parseInfo(value(entry, 'info')),
     sshPublicKeys: keys.filter((k) => k.keytype !== 1),
-    sshPublicCerts: keys.filter((k) => k.keytype === 1),
+    sshPublicCerts: keys.filter(isCertificate).map(certJson),
   };
 };
 
@@ -131,7 +135,7 @@ const userFields = {
   memberOfs: dnList,
   principal: principals,
   sshPublicKeys: keyChanges,
-  sshPublicCerts: certChanges,
+  sshPublicCerts: userCertChanges,
 };
 
 const passwordsMatch = (input: { userPassword?: string; confirmPassword?: string }): boolean =>
@@ -260,14 +264,19 @@ const assertNamesFree = async (client: Client, input: UserCreate, dn: string, ba
  * entry fails, the steps done are undone and the original error is rethrown. Name and principals
  * are checked before the entry is added and again after (a concurrent claim of one of them).
  */
-export const createUser = async (client: Client, input: UserCreate, baseDN: string): Promise<Entry> => {
-  assertNoCertificates(input.sshPublicCerts);
+export const createUser = async (client: Client, input: UserCreate, baseDN: string, cas?: CertificateAuthorities): Promise<Entry> => {
   const groups = await resolveGroups(client, input.memberOfs, baseDN);
-  const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(new Date(), input));
+  const now = new Date();
+  const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(now, input));
+  const certPlan = planCertChanges(input.sshPublicCerts ?? [], groups, []);
+  await assertNotRevoked(client, baseDN, keys.add.map((key) => key.fingerprint), 'sshPublicKeys');
+  await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+  const certs = signUserKeys(certPlan.add, input.cn, input.principal, now, validitySeconds(input), cas);
   const dn = userDN(input.cn, baseDN);
   await assertNamesFree(client, input, dn, baseDN);
-  // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1.
-  await client.add(dn, buildUserEntry(input, initialKeyValues(keys.add, keys.dateExpire)));
+  // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1
+  // (certificates 100..).
+  await client.add(dn, buildUserEntry(input, [...initialKeyValues(keys.add, keys.dateExpire), ...initialCertValues(certs, 'user')]));
   const joined: string[] = [];
   try {
     await assertNamesFree(client, input, dn, baseDN);
@@ -287,6 +296,16 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
   return readUser(client, input.cn, baseDN);
 };
 
+/** A user certificate's principals: the user's principals or, when there are none, the user name. */
+export const userPrincipals = (name: string, principal: string[]): string[] => (principal.length > 0 ? unique(principal) : [name]);
+
+/** Signs a user's keys with the user CA (read only when there is something to sign). */
+const signUserKeys = (keys: NewKey[], name: string, principal: string[], now: Date, durationSeconds: number, cas: CertificateAuthorities | undefined): NewCert[] => {
+  if (keys.length === 0) return [];
+  if (cas === undefined) throw new Error('signing user certificates needs the user CA');
+  return signKeys(keys, { ca: cas.get('user'), type: 'user', keyId: name, principals: userPrincipals(name, principal), now, durationSeconds }, 'sshPublicCerts');
+};
+
 /** The validity that new keys get: the user's, as this request leaves it. */
 const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info => ({
   ...parseInfo(currentInfo),
@@ -296,10 +315,11 @@ const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info
 
 /**
  * Writes a key plan value by value: deletions first (so a key removed and added again in one
- * request is not a duplicate), then additions. When an addition fails (a concurrent duplicate),
- * the request's other key writes are undone before the error is rethrown.
+ * request is not a duplicate), then additions, then `afterwards` (the revocations). When a step
+ * fails (a concurrent duplicate), the request's other key writes are undone before the error is
+ * rethrown.
  */
-const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan): Promise<void> => {
+const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan, afterwards?: () => Promise<void>): Promise<void> => {
   for (const { raw } of plan.remove) await deleteKeyValue(client, dn, raw);
   const added: string[] = [];
   let current = plan.remaining;
@@ -309,6 +329,7 @@ const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan): Promise<
       added.push(result.raw);
       current = result.current;
     }
+    await afterwards?.();
   } catch (error) {
     await undo(`key changes of ${dn}`, async () => {
       for (const raw of added) await deleteKeyValue(client, dn, raw);
@@ -330,9 +351,9 @@ export const updateUser = async (
   input: UserUpdate,
   baseDN: string,
   endSessions?: (dn: string) => Promise<void>,
+  cas?: CertificateAuthorities,
 ): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
-  assertNoCertificates(input.sshPublicCerts);
   const current = await readUser(client, name, baseDN);
   const dn = current.dn;
   const wanted = input.memberOfs === undefined ? undefined : await resolveGroups(client, input.memberOfs, baseDN);
@@ -345,6 +366,21 @@ export const updateUser = async (
           storedValues(values(current, 'sshPublicKey')),
           expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
         );
+  if (keys !== undefined) await assertNotRevoked(client, baseDN, keys.add.map((key) => key.fingerprint), 'sshPublicKeys');
+  const now = new Date();
+  const certPlan =
+    input.sshPublicCerts === undefined
+      ? undefined
+      : planCertChanges(input.sshPublicCerts, wanted ?? values(current, 'memberOf'), storedValues(values(current, 'sshPublicKey')));
+  if (certPlan !== undefined) await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+  const certs = signUserKeys(
+    certPlan?.add ?? [],
+    name,
+    input.principal ?? values(current, 'pseudonym'),
+    now,
+    validitySeconds(validityAfter(input, value(current, 'info'))),
+    cas,
+  );
   const changes = buildUserChanges(input, value(current, 'info'));
   const lock = lockChanges(lockFacts(current), input.accountLocked, input.userPassword !== undefined);
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
@@ -352,13 +388,12 @@ export const updateUser = async (
   // Principals and keys first: the only steps that can still be refused (a concurrent claim or
   // duplicate); each undoes itself, and a refused key withdraws the principals claimed.
   const withdraw = await claimPrincipals(client, dn, addedPrincipals(values(current, 'pseudonym'), input.principal ?? []), baseDN);
-  if (keys !== undefined) {
-    try {
-      await applyKeyPlan(client, dn, keys);
-    } catch (error) {
-      await undo(`principals of ${dn}`, withdraw);
-      throw error;
-    }
+  try {
+    if (keys !== undefined) await applyKeyPlan(client, dn, keys, () => revokeRemovedKeys(client, baseDN, keys));
+    if (certPlan !== undefined) await applyCertPlan(client, dn, certPlan, certs, 'user', baseDN, now);
+  } catch (error) {
+    await undo(`principals of ${dn}`, withdraw);
+    throw error;
   }
   if (changes.length > 0) await client.modify(dn, changes);
   if (input.userPassword !== undefined) {

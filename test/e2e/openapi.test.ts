@@ -193,5 +193,17 @@ describe('answers over HTTP', () => {
     check('GET /api/authkeys', await http('GET', '/authkeys?username=alice&host=web1'), 200);
     check('GET /api/authkeys', await http('GET', '/authkeys?username=alice'), 400);
     check('POST /api/authkeys', await http('POST', '/authkeys', { body: 'username=alice&host=web1', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 200);
+    const fingerprint = encodeURIComponent(`SHA256:${'A'.repeat(43)}`);
+    check('GET /api/authprinc', await http('GET', `/authprinc?username=alice&host=web1&fingerprint=${fingerprint}&serial=1`), 200);
+    check('GET /api/authprinc', await http('GET', '/authprinc?username=alice&host=web1'), 400);
+    check('POST /api/authprinc', await http('POST', '/authprinc', { body: `username=alice&host=web1&fingerprint=${fingerprint}&serial=1`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 200);
+    check('GET /api/usercert', await http('GET', '/usercert?username=alice'), 200);
+    check('GET /api/usercert', await http('GET', '/usercert?username=alice&keyid=x'), 400);
+    check('GET /api/hostcert', await http('GET', '/hostcert?hostname=web1'), 200);
+    check('GET /api/userca', await http('GET', '/userca'), 200);
+    check('GET /api/hostca', await http('GET', '/hostca'), 200);
+    const krl = await http('GET', '/krlca');
+    check('GET /api/krlca', { ...krl, text: '' }, 200);
+    check('GET /api/krlca', await http('GET', '/krlca', { headers: { 'If-None-Match': krl.headers.etag! } }), 304);
   });
 });
