@@ -1,8 +1,8 @@
 // The one factory that turns business logic into a Lambda handler. Every function file is
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
 // Order per request: parse body → check the token (no directory yet) → open directory → read the
-// caller's entry, authorize → validate → work → unbind; every error becomes a JSON `{"msg": ...}`
-// response in one place (errorResponder).
+// caller's entry, authorize → validate → work → unbind → compress when accepted (lib/encoding.ts);
+// every error becomes a JSON `{"msg": ...}` response in one place (errorResponder).
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
@@ -14,7 +14,9 @@ import type { z } from 'zod';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
+import { responseEncoding } from './encoding.js';
 import { badRequest, toApiError } from './errors.js';
+import { refusedSearchError } from './indexes.js';
 import { log } from './log.js';
 import { parseInput } from './validation.js';
 
@@ -53,7 +55,7 @@ interface RouteOptions<TBody> {
 /** Shapes every error as `{"msg": ...}` with the right status and logs what the client is not told. */
 const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => ({
   onError: (request) => {
-    const apiError = toApiError(request.error);
+    const apiError = refusedSearchError(request.error) ?? toApiError(request.error);
     if (apiError.statusCode >= 500) {
       log('error', 'request failed', {
         requestId: request.context.awsRequestId,
@@ -140,7 +142,8 @@ export function route<TBody>(
     .use(requestLog())
     .use(httpErrorHandler({ logger: false }))
     .use(errorResponder())
-    .use(httpHeaderNormalizer());
+    .use(httpHeaderNormalizer())
+    .use(responseEncoding());
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
   return handler.handler(core);
 }
