@@ -40,19 +40,44 @@ export const withDirectory = async <T>(
   }
 };
 
-/** Attribute values of an entry, always as an array of strings, looked up case-insensitively. */
-export const values = (entry: Entry, attribute: string): string[] => {
-  const wanted = attribute.toLowerCase();
-  for (const [name, value] of Object.entries(entry)) {
-    if (name.toLowerCase() !== wanted) continue;
-    const list = Array.isArray(value) ? value : [value];
-    return list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
-  }
-  return [];
+/** An entry's attributes by lower-case name, every value a string. */
+export type Attributes = ReadonlyMap<string, readonly string[]>;
+
+const asStrings = (value: Entry[string]): string[] => {
+  const list: unknown[] = Array.isArray(value) ? value : [value];
+  return list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
 };
 
+/**
+ * Entries are read-only once ldapts hands them over, so each is normalised once, in one pass over
+ * its attributes, the first time one of them is asked for (a list maps 20,000 entries × a dozen
+ * lookups: a scan per lookup was most of its time).
+ */
+const normalised = new WeakMap<Entry, Attributes>();
+
+/** All attributes of an entry, normalised once (see above). */
+export const attributesOf = (entry: Entry): Attributes => {
+  let attributes = normalised.get(entry);
+  if (attributes === undefined) {
+    const map = new Map<string, string[]>();
+    for (const name of Object.keys(entry)) map.set(name.toLowerCase(), asStrings(entry[name]!));
+    attributes = map;
+    normalised.set(entry, attributes);
+  }
+  return attributes;
+};
+
+/** The values of an attribute named in lower case (a fresh array), from attributesOf. */
+export const allOf = (attributes: Attributes, lowerCaseName: string): string[] => [...(attributes.get(lowerCaseName) ?? [])];
+
+/** The first value of an attribute named in lower case, from attributesOf. */
+export const firstOf = (attributes: Attributes, lowerCaseName: string): string | undefined => attributes.get(lowerCaseName)?.[0];
+
+/** Attribute values of an entry, always as a (fresh) array of strings, looked up case-insensitively. */
+export const values = (entry: Entry, attribute: string): string[] => [...(attributesOf(entry).get(attribute.toLowerCase()) ?? [])];
+
 /** The first value of an attribute, or undefined. */
-export const value = (entry: Entry, attribute: string): string | undefined => values(entry, attribute)[0];
+export const value = (entry: Entry, attribute: string): string | undefined => attributesOf(entry).get(attribute.toLowerCase())?.[0];
 
 /** Reads one entry by DN, or undefined when it does not exist. */
 export const readEntry = async (client: Client, dn: string, attributes: string[]): Promise<Entry | undefined> => {
