@@ -17,6 +17,7 @@ import { containerDN, entityDN } from '../lib/dn.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
 import { USER_OBJECT_CLASSES } from '../lib/users.js';
+import { benchLists } from './bench-lists.js';
 import { startDirectory, type RunningDirectory } from './directory.js';
 import { startOffline, type RunningOffline } from './offline.js';
 import { freePort } from './ports.js';
@@ -264,6 +265,11 @@ const main = async (): Promise<void> => {
     };
     Object.assign(process.env, env);
     reloadConfig();
+    // `npm run bench -- lists`: only the lists section (it needs the same seeded directory).
+    if (process.argv.includes('lists')) {
+      await benchLists({ url: directory.url, bind, baseDN: BASE_DN, env, seededUsers: USERS, adminPassword: 'keyper-admin' });
+      return;
+    }
     const requests = sample(seeded, REQUESTS);
     const hasKey = (r: Request, answer: string) => answer === `${r.expected}\n`;
     const foundBoth = (_: Request, answer: string) => answer === '1/1';
@@ -294,6 +300,9 @@ const main = async (): Promise<void> => {
       const r = rows.find((r) => r.mode === 'raw LDAP bound' && r.concurrency === concurrency)!;
       console.log(`direct / raw LDAP at p50, concurrency ${concurrency}: ${(d.p50 / r.p50).toFixed(2)}× (target ≤ 1.5×)`);
     }
+    await offline.stop();
+    offline = undefined;
+    await benchLists({ url: directory.url, bind, baseDN: BASE_DN, env, seededUsers: USERS, adminPassword: 'keyper-admin' });
   } finally {
     clearTimeout(deadline);
     await cleanup();

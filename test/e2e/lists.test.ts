@@ -105,6 +105,7 @@ describe(`a directory of ${USERS} users`, () => {
         while (path !== undefined) {
           const reply: Reply = await http('GET', path, { token: admin });
           expect(reply.status, reply.text).toBe(200);
+          expect((reply.body as Named[]).length).toBeLessThanOrEqual(100);
           seen.push(...(reply.body as Named[]).map((u) => u.cn));
           const next = /^<\/api([^>]+)>; rel="next"$/.exec(reply.headers.link ?? '')?.[1];
           path = next;
