@@ -43,9 +43,22 @@ export const withDirectory = async <T>(
 /** An entry's attributes by lower-case name, every value a string. */
 export type Attributes = ReadonlyMap<string, readonly string[]>;
 
+/** ldapts' values as strings: its arrays are kept as they are when they hold strings only (the usual case). */
 const asStrings = (value: Entry[string]): string[] => {
+  if (typeof value === 'string') return [value];
   const list: unknown[] = Array.isArray(value) ? value : [value];
-  return list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
+  return list.every((v) => typeof v === 'string') ? (list as string[]) : list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
+};
+
+/** Attribute names as the directory spells them, in lower case: a handful, seen thousands of times. */
+const lowerNames = new Map<string, string>();
+const lower = (name: string): string => {
+  let lowered = lowerNames.get(name);
+  if (lowered === undefined) {
+    lowered = name.toLowerCase();
+    if (lowerNames.size < 1_000) lowerNames.set(name, lowered);
+  }
+  return lowered;
 };
 
 /**
@@ -60,7 +73,7 @@ export const attributesOf = (entry: Entry): Attributes => {
   let attributes = normalised.get(entry);
   if (attributes === undefined) {
     const map = new Map<string, string[]>();
-    for (const name of Object.keys(entry)) map.set(name.toLowerCase(), asStrings(entry[name]!));
+    for (const name of Object.keys(entry)) map.set(lower(name), asStrings(entry[name]!));
     attributes = map;
     normalised.set(entry, attributes);
   }
@@ -74,10 +87,10 @@ export const allOf = (attributes: Attributes, lowerCaseName: string): string[] =
 export const firstOf = (attributes: Attributes, lowerCaseName: string): string | undefined => attributes.get(lowerCaseName)?.[0];
 
 /** Attribute values of an entry, always as a (fresh) array of strings, looked up case-insensitively. */
-export const values = (entry: Entry, attribute: string): string[] => [...(attributesOf(entry).get(attribute.toLowerCase()) ?? [])];
+export const values = (entry: Entry, attribute: string): string[] => [...(attributesOf(entry).get(lower(attribute)) ?? [])];
 
 /** The first value of an attribute, or undefined. */
-export const value = (entry: Entry, attribute: string): string | undefined => attributesOf(entry).get(attribute.toLowerCase())?.[0];
+export const value = (entry: Entry, attribute: string): string | undefined => attributesOf(entry).get(lower(attribute))?.[0];
 
 /** Reads one entry by DN, or undefined when it does not exist. */
 export const readEntry = async (client: Client, dn: string, attributes: string[]): Promise<Entry | undefined> => {
