@@ -7,8 +7,8 @@ import { config } from './config.js';
 import { entityDN, sameDN, USER_NAME } from './dn.js';
 import { readEntry, value, values } from './directory.js';
 import { forbidden, unauthorized } from './errors.js';
-import { lockFacts, lockState } from './locks.js';
-import { isRevoked, isSuperseded } from './sessions.js';
+import { LOCK_ATTRIBUTES, lockFacts, lockState } from './locks.js';
+import { isRevoked, isSuperseded, SESSION_ATTRIBUTES } from './sessions.js';
 import { bearerToken, TokenError, verifyToken, type TokenClaims } from './tokens.js';
 
 /**
@@ -34,7 +34,7 @@ export const ADMIN_GROUP = 'KeyperAdmins';
 export const HOSTS_GROUP = 'AllHosts';
 
 /** Attributes of the caller's entry that authentication needs (operational ones by name). */
-export const CALLER_ATTRIBUTES = ['pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'labeledURI', 'entryUUID'];
+export const CALLER_ATTRIBUTES = [...LOCK_ATTRIBUTES, 'memberOf', ...SESSION_ATTRIBUTES];
 
 export const isAdminMember = (memberOf: string[], baseDN: string): boolean =>
   memberOf.some((dn) => sameDN(dn, entityDN('group', ADMIN_GROUP, baseDN)));

@@ -10,13 +10,13 @@
 // valid key right now. Anything else, including a stored value that does not parse, is left out
 // (fail closed), and nothing from the request is ever echoed.
 import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
-import { z } from 'zod';
+import * as z from './zod.js';
 import { ADMIN_GROUP } from './auth.js';
 import { readEntry, searchChildren, values } from './directory.js';
 import { containerDN, entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues } from './hostcredentials.js';
 import { isPlainKey, keyIdOf, parseExpiry, storedValues, type StoredKey } from './keys.js';
-import { lockFacts, lockState } from './locks.js';
+import { LOCK_ATTRIBUTES, lockFacts, lockState } from './locks.js';
 import { parsePublicKey, SshKeyError } from './sshkeys.js';
 import { principal } from './validation.js';
 
@@ -25,13 +25,13 @@ import { principal } from './validation.js';
  * `serial` (for its revocation checks); like any other extra parameter they are ignored.
  */
 export const AuthkeysParamsSchema = z.object({
-  username: z.string().min(1, 'is required'),
-  host: z.string().min(1, 'is required'),
+  username: z.string().check(z.minLength(1, 'is required')),
+  host: z.string().check(z.minLength(1, 'is required')),
   // sshd's %f is empty for some callers; empty means "no filter", as in Keyper's script.
-  fingerprint: z
-    .string()
-    .optional()
-    .transform((fingerprint) => (fingerprint === '' ? undefined : fingerprint)),
+  fingerprint: z.pipe(
+    z.optional(z.string()),
+    z.transform((fingerprint) => (fingerprint === '' ? undefined : fingerprint)),
+  ),
 });
 export type AuthkeysParams = z.infer<typeof AuthkeysParamsSchema>;
 
@@ -167,7 +167,7 @@ export const userLookupFilter = (username: string): OrFilter =>
     filters: [new EqualityFilter({ attribute: 'cn', value: username }), new EqualityFilter({ attribute: 'pseudonym', value: username })],
   });
 
-export const USER_FACT_ATTRIBUTES = ['cn', 'pseudonym', 'pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'sshPublicKey'];
+export const USER_FACT_ATTRIBUTES = ['cn', 'pseudonym', ...LOCK_ATTRIBUTES, 'memberOf', 'sshPublicKey'];
 export const HOST_FACT_ATTRIBUTES = ['memberOf', CREDENTIAL_ATTRIBUTE];
 
 /** Whether a found user has exactly this login name or principal, case included (as sshd compares). */

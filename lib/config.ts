@@ -1,18 +1,18 @@
 // Configuration from the environment, validated once per cold start (first use) and frozen.
 // A missing or malformed variable fails with a message that names it.
-import { z } from 'zod';
+import * as z from './zod.js';
 
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const positiveInt = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 
 const EnvSchema = z.object({
-  STAGE: z.string().min(1).default('local'),
-  LDAP_URL: z.string().regex(/^ldaps?:\/\/[^\s/]+\/?$/, 'must look like ldap://host:port or ldaps://host:port'),
-  LDAP_BASE_DN: z.string().regex(/^[a-zA-Z]+=[^,]+(,[a-zA-Z]+=[^,]+)*$/, 'must be a DN such as dc=example,dc=org'),
-  LDAP_BIND_DN: z.string().min(3, 'must be the service account DN'),
-  LDAP_BIND_PASSWORD: z.string().min(1, 'must not be empty'),
+  STAGE: z._default(z.string().check(z.minLength(1)), 'local'),
+  LDAP_URL: z.string().check(z.regex(/^ldaps?:\/\/[^\s/]+\/?$/, 'must look like ldap://host:port or ldaps://host:port')),
+  LDAP_BASE_DN: z.string().check(z.regex(/^[a-zA-Z]+=[^,]+(,[a-zA-Z]+=[^,]+)*$/, 'must be a DN such as dc=example,dc=org')),
+  LDAP_BIND_DN: z.string().check(z.minLength(3, 'must be the service account DN')),
+  LDAP_BIND_PASSWORD: z.string().check(z.minLength(1, 'must not be empty')),
   LDAP_CONNECT_TIMEOUT_MS: positiveInt(3000),
   LDAP_TIMEOUT_MS: positiveInt(5000),
-  JWT_SECRET: z.string().optional(),
+  JWT_SECRET: z.optional(z.string()),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(15 * 60),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt(7 * 24 * 60 * 60),
   LOCKOUT_DURATION_SECONDS: positiveInt(15 * 60),

@@ -3,7 +3,7 @@
 // Members are existing users and hosts only, written as the directory holds their DNs; an empty
 // group holds the placeholder member (lib/placeholder.ts), which no response ever shows.
 import { AlreadyExistsError, type Client, type Entry } from 'ldapts';
-import { z } from 'zod';
+import * as z from './zod.js';
 import { ADMIN_GROUP, HOSTS_GROUP } from './auth.js';
 import { value, values } from './directory.js';
 import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
@@ -47,24 +47,23 @@ export const toGroupJson = (entry: Entry, baseDN: string): GroupJson => {
  * A description (groups and hosts). Keyper's console sends `null` for a field left empty, so null
  * and blank mean "none": omitted on create, removed on update.
  */
-export const description = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), text(1024).nullable());
+export const description = z.pipe(
+  z.transform((v: unknown) => (typeof v === 'string' && v.trim() === '' ? null : v)),
+  z.nullable(text(1024)),
+);
 
-export const GroupCreateSchema = z
-  .object({
-    cn: z.string().regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`),
-    description: description.optional(),
-    members: memberList.default([]),
-  })
-  .strict();
+export const GroupCreateSchema = z.strictObject({
+  cn: z.string().check(z.regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`)),
+  description: z.optional(description),
+  members: z._default(memberList, []),
+});
 export type GroupCreate = z.infer<typeof GroupCreateSchema>;
 
-export const GroupUpdateSchema = z
-  .object({
-    cn: z.string().optional(),
-    description: description.optional(),
-    members: memberList.optional(),
-  })
-  .strict();
+export const GroupUpdateSchema = z.strictObject({
+  cn: z.optional(z.string()),
+  description: z.optional(description),
+  members: z.optional(memberList),
+});
 export type GroupUpdate = z.infer<typeof GroupUpdateSchema>;
 
 /** A new group's attributes; with no members it holds the placeholder (groupOfNames needs one). */

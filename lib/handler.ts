@@ -10,14 +10,14 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import httpUrlEncodeBodyParser from '@middy/http-urlencode-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { Client } from 'ldapts';
-import type { z } from 'zod';
+import type * as z from './zod.js';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { responseEncoding } from './encoding.js';
 import { badRequest, toApiError } from './errors.js';
 import { refusedSearchError } from './indexes.js';
-import { log } from './log.js';
+import { log, withLogFields } from './log.js';
 import { parseInput } from './validation.js';
 
 export type Event = APIGatewayProxyEventV2;
@@ -47,10 +47,16 @@ interface Invocation<TBody, TCaller> {
 interface RouteOptions<TBody> {
   access: Access;
   /** Schema of the JSON body; routes without one ignore any body. */
-  body?: z.ZodType<TBody>;
+  body?: z.ZodMiniType<TBody>;
   /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
   form?: boolean;
 }
+
+/** What every log line of a request carries: Lambda's request id and the client's address. */
+const lineFields = (event: Event, context: Context): Record<string, unknown> => ({
+  requestId: context.awsRequestId,
+  sourceIp: event.requestContext.http.sourceIp,
+});
 
 /** Shapes every error as `{"msg": ...}` with the right status and logs what the client is not told. */
 const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => ({
@@ -58,7 +64,7 @@ const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperConte
     const apiError = refusedSearchError(request.error) ?? toApiError(request.error);
     if (apiError.statusCode >= 500) {
       log('error', 'request failed', {
-        requestId: request.context.awsRequestId,
+        ...lineFields(request.event, request.context),
         route: request.event.routeKey,
         status: apiError.statusCode,
         error: String(request.error),
@@ -68,12 +74,12 @@ const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperConte
   },
 });
 
-/** One JSON log line per request: route, status, duration and caller. */
+/** One JSON log line per request: route, status, duration, caller and source address. */
 const requestLog = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => {
   const started = new WeakMap<object, number>();
   const write = (request: middy.Request<Event, Result, Error, KeyperContext>): void => {
     log('info', 'request', {
-      requestId: request.context.awsRequestId,
+      ...lineFields(request.event, request.context),
       route: request.event.routeKey,
       status: request.response?.statusCode,
       durationMs: Date.now() - (started.get(request) ?? Date.now()),
@@ -127,17 +133,18 @@ export function route<TBody>(
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
   config();
-  const core = async (event: Event, context: KeyperContext): Promise<Result> => {
-    // Before connecting: a request without a valid token costs the directory nothing.
-    const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
-    return withDirectory(async (client) => {
-      const caller = token === undefined ? undefined : await authenticate(client, event, token);
-      context.caller = caller?.name;
-      const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
-      // The overloads guarantee a Caller for every access level but 'public'.
-      return work({ event, client, caller: caller as never, body });
+  const core = (event: Event, context: KeyperContext): Promise<Result> =>
+    withLogFields(lineFields(event, context), async () => {
+      // Before connecting: a request without a valid token costs the directory nothing.
+      const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
+      return withDirectory(async (client) => {
+        const caller = token === undefined ? undefined : await authenticate(client, event, token);
+        context.caller = caller?.name;
+        const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
+        // The overloads guarantee a Caller for every access level but 'public'.
+        return work({ event, client, caller: caller as never, body });
+      });
     });
-  };
   let handler = middy<Event, Result, Error, KeyperContext>()
     .use(requestLog())
     .use(httpErrorHandler({ logger: false }))

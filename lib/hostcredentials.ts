@@ -47,17 +47,13 @@ export const admitsHost = (uris: string[], presented: string | undefined): boole
 
 /**
  * The check a public server route makes once it has read the host entry (`uris`: its labeledURI
- * values). A refusal is logged for the host's administrators; the client is told nothing.
+ * values). A refusal is logged (with the request's source address) for the host's administrators;
+ * the client is told nothing.
  */
 export const requestAdmitted = (event: APIGatewayProxyEventV2, host: string, uris: string[]): boolean => {
   const admitted = admitsHost(uris, presentedCredential(event));
   if (!admitted) {
-    log('warn', 'host credential missing or wrong', {
-      requestId: event.requestContext.requestId,
-      route: event.routeKey,
-      host,
-      sourceIp: event.requestContext.http.sourceIp,
-    });
+    log('warn', 'host credential missing or wrong', { route: event.routeKey, host });
   }
   return admitted;
 };

@@ -4,7 +4,7 @@
 // deleting a host keeps the three together, and a failed create leaves nothing behind. A host may
 // carry a credential for the public server routes (lib/hostcredentials.ts), set through an update.
 import { AlreadyExistsError, Attribute, Change, NoSuchAttributeError, NoSuchObjectError, type Client, type Entry } from 'ldapts';
-import { z } from 'zod';
+import * as z from './zod.js';
 import { HOSTS_GROUP } from './auth.js';
 import { value, values } from './directory.js';
 import { entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
@@ -62,17 +62,15 @@ const hostFields = {
   durationUnit,
 };
 
-export const HostCreateSchema = z
-  .object({
-    cn: z.string().regex(HOST_NAME, `must be a DNS host name: labels of letters, digits and hyphens separated by dots (at most ${MAX_NAME_LENGTH})`),
-    description: hostFields.description.optional(),
-    owners: hostFields.owners.default([]),
-    principal: hostFields.principal.default([]),
-    // Keyper's console creates hosts with a name and description only: the default validity applies.
-    duration: hostFields.duration.default(DEFAULT_INFO.duration),
-    durationUnit: hostFields.durationUnit.default(DEFAULT_INFO.durationUnit),
-  })
-  .strict();
+export const HostCreateSchema = z.strictObject({
+  cn: z.string().check(z.regex(HOST_NAME, `must be a DNS host name: labels of letters, digits and hyphens separated by dots (at most ${MAX_NAME_LENGTH})`)),
+  description: z.optional(hostFields.description),
+  owners: z._default(hostFields.owners, []),
+  principal: z._default(hostFields.principal, []),
+  // Keyper's console creates hosts with a name and description only: the default validity applies.
+  duration: z._default(hostFields.duration, DEFAULT_INFO.duration),
+  durationUnit: z._default(hostFields.durationUnit, DEFAULT_INFO.durationUnit),
+});
 export type HostCreate = z.infer<typeof HostCreateSchema>;
 
 export type CredentialAction = 'rotate' | 'remove';
@@ -82,29 +80,30 @@ export const credentialAction = (input: { rotateCredential?: boolean; removeCred
   input.rotateCredential === true ? 'rotate' : input.removeCredential === true ? 'remove' : undefined;
 
 export const HostUpdateSchema = z
-  .object({
-    cn: z.string().optional(),
-    description: hostFields.description.optional(),
-    owners: hostFields.owners.optional(),
-    principal: hostFields.principal.optional(),
-    duration: hostFields.duration.optional(),
-    durationUnit: hostFields.durationUnit.optional(),
+  .strictObject({
+    cn: z.optional(z.string()),
+    description: z.optional(hostFields.description),
+    owners: z.optional(hostFields.owners),
+    principal: z.optional(hostFields.principal),
+    duration: z.optional(hostFields.duration),
+    durationUnit: z.optional(hostFields.durationUnit),
     /** A new credential for the public server routes, answered once (replaces any other). */
-    rotateCredential: z.boolean().optional(),
+    rotateCredential: z.optional(z.boolean()),
     /** No credential any more: the host is answered without one, as Keyper answers. */
-    removeCredential: z.boolean().optional(),
+    removeCredential: z.optional(z.boolean()),
   })
-  .strict()
   // A credential action is a request of its own: its answer carries a secret, and it succeeds or
   // conflicts (409) as a whole.
-  .superRefine((input, context) => {
-    const action = credentialAction(input);
-    if (action === undefined) return;
-    for (const [field, value] of Object.entries(input)) {
-      if (value === undefined || field === `${action}Credential` || (value === false && field.endsWith('Credential'))) continue;
-      context.addIssue({ code: 'custom', path: [field], input: value, message: `cannot be combined with ${action}Credential` });
-    }
-  });
+  .check(
+    z.superRefine((input, context) => {
+      const action = credentialAction(input);
+      if (action === undefined) return;
+      for (const [field, value] of Object.entries(input)) {
+        if (value === undefined || field === `${action}Credential` || (value === false && field.endsWith('Credential'))) continue;
+        context.addIssue({ code: 'custom', path: [field], input: value, message: `cannot be combined with ${action}Credential` });
+      }
+    }),
+  );
 export type HostUpdate = z.infer<typeof HostUpdateSchema>;
 
 /** The attributes of a new host entry; `owners` are DNs as the directory holds them. */

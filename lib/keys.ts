@@ -4,7 +4,7 @@
 // Certificates (keytype 1) arrive with the CA; until then only an empty list is accepted.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Attribute, Change, NoSuchAttributeError, TypeOrValueExistsError, type Client } from 'ldapts';
-import { z } from 'zod';
+import * as z from './zod.js';
 import { readEntry, values } from './directory.js';
 import { normalizeDN } from './dn.js';
 import { apiError, badRequest, conflict } from './errors.js';
@@ -103,19 +103,17 @@ export const parseExpiry = (raw: unknown): Date | undefined => {
 
 // ---- input: entries without keyid are added, entries with keyid are removed ----
 
-export const KeyAdditionSchema = z
-  .object({
-    name: text(100),
-    key: z.string(),
-    /** Optional: Keyper's console sends the one it computed; it must equal the server's. */
-    fingerprint: z.string().max(100).optional(),
-    hostGroups: dnList.default([]),
-  })
-  .strict();
+export const KeyAdditionSchema = z.strictObject({
+  name: text(100),
+  key: z.string(),
+  /** Optional: Keyper's console sends the one it computed; it must equal the server's. */
+  fingerprint: z.optional(z.string().check(z.maxLength(100))),
+  hostGroups: z._default(dnList, []),
+});
 export type KeyAddition = z.infer<typeof KeyAdditionSchema>;
 
 /** Keyper's console sends the whole stored key to delete it: only keyid (and fingerprint) matter. */
-export const KeyRemovalSchema = z.object({ keyid: z.number().int().min(0).max(1_000_000) }).loose();
+export const KeyRemovalSchema = z.looseObject({ keyid: z.number().check(z.int(), z.gte(0), z.lte(1_000_000)) });
 export type KeyRemoval = z.infer<typeof KeyRemovalSchema>;
 
 export type KeyChange = KeyAddition | KeyRemoval;
@@ -125,14 +123,17 @@ export type KeyChange = KeyAddition | KeyRemoval;
  * addition, so a 400 names the fields of the schema that applies (a union would say only
  * "Invalid input").
  */
-const keyChange = z.unknown().transform((entry, ctx): KeyChange => {
-  const result = isRecord(entry) && entry.keyid !== undefined ? KeyRemovalSchema.safeParse(entry) : KeyAdditionSchema.safeParse(entry);
-  if (result.success) return result.data;
-  for (const issue of result.error.issues) ctx.issues.push({ ...issue, input: entry } as z.core.$ZodRawIssue);
-  return z.NEVER;
-});
+const keyChange = z.pipe(
+  z.unknown(),
+  z.transform((entry, ctx): KeyChange => {
+    const result = isRecord(entry) && entry.keyid !== undefined ? KeyRemovalSchema.safeParse(entry) : KeyAdditionSchema.safeParse(entry);
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) ctx.issues.push({ ...issue, input: entry } as z.core.$ZodRawIssue);
+    return z.NEVER;
+  }),
+);
 
-export const keyChanges = z.array(keyChange).max(100, 'must be at most 100 keys');
+export const keyChanges = z.array(keyChange).check(z.maxLength(100, 'must be at most 100 keys'));
 
 export const isRemoval = (change: KeyChange): change is KeyRemoval => 'keyid' in change;
 
@@ -142,7 +143,7 @@ export const splitKeyChanges = (changes: KeyChange[]): { additions: KeyAddition[
 });
 
 /** `sshPublicCerts`: the field exists for Keyper's console, which sends `[]`. */
-export const certChanges = z.array(z.unknown()).max(100, 'must be at most 100 certificates');
+export const certChanges = z.array(z.unknown()).check(z.maxLength(100, 'must be at most 100 certificates'));
 
 export const assertNoCertificates = (certs: unknown[] | undefined): void => {
   if (certs !== undefined && certs.length > 0) {

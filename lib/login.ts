@@ -5,24 +5,22 @@ import { isAdminMember } from './auth.js';
 import type { Config } from './config.js';
 import { withDirectory, readEntry, value, values } from './directory.js';
 import { USER_NAME } from './dn.js';
-import { apiError, unauthorized, type ApiError } from './errors.js';
-import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES } from './locks.js';
+import { apiError, badRequest, unauthorized, type ApiError } from './errors.js';
+import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES, type LockFacts } from './locks.js';
 import { log } from './log.js';
-import { currentGeneration, raiseGeneration, revokeOne, type SessionWrite } from './sessions.js';
+import { currentGeneration, raiseGeneration, revokeOne, SESSION_ATTRIBUTES, type SessionWrite } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
+import { present } from './validation.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */
 const BAD_CREDENTIALS = 'Bad username or password';
 
-/** What a login and a write of session state read from the user's entry (operational: by name). */
-const SESSION_ATTRIBUTES = ['entryUUID', 'labeledURI'];
-
 export type LoginResult = UserJson & { access_token: string; refresh_token: string };
 
 /** True when the directory accepts the password for `dn` (a failed bind counts toward lockout). */
-export const passwordAccepted = async (dn: string, password: string, cfg: Config): Promise<boolean> => {
-  if (password.trim() === '') return false; // an anonymous bind: see loginUser
+const passwordAccepted = async (dn: string, password: string, cfg: Config): Promise<boolean> => {
+  if (password.trim() === '') return false; // an anonymous bind: see checkPassword
   try {
     await withDirectory(async () => undefined, { dn, password }, cfg.ldap);
     return true;
@@ -32,9 +30,17 @@ export const passwordAccepted = async (dn: string, password: string, cfg: Config
   }
 };
 
+/** Why a password was not accepted: a wrong password (or no such user), or a lock and when it ends. */
+export type PasswordRefusal = { locked: false } | { locked: true; ends?: Date };
+
+/** The refusal for a lock found in `facts` (with when it ends, for a lock by failed logins). */
+const lockRefusal = (facts: LockFacts, cfg: Config): PasswordRefusal => ({ locked: true, ...present('ends', failuresLockEnds(facts, cfg.lockoutSeconds)) });
+
+const retryAfter = (ends: Date): number => Math.max(1, Math.ceil((ends.getTime() - Date.now()) / 1000));
+
 /** 401 for a locked account; a lock by failed logins also says in how many seconds it ends. */
 const accountLocked = (ends?: Date): ApiError =>
-  apiError(401, 'Account is locked', ends === undefined ? {} : { retryAfter: Math.max(1, Math.ceil((ends.getTime() - Date.now()) / 1000)) });
+  apiError(401, 'Account is locked', ends === undefined ? {} : { retryAfter: retryAfter(ends) });
 
 /**
  * Before the bind: a lock in effect is refused without binding (slapd would end any lock holding
@@ -42,50 +48,72 @@ const accountLocked = (ends?: Date): ApiError =>
  * and a lock by failed logins older than the service's lockout duration is lifted, whatever the
  * directory's own policy says (a pwdLockoutDuration of 0 never ends it).
  */
-const admitLogin = async (client: Client, entry: Entry | undefined, username: string, cfg: Config): Promise<void> => {
-  if (entry === undefined) return;
+const admitLogin = async (client: Client, entry: Entry | undefined, username: string, cfg: Config): Promise<PasswordRefusal | undefined> => {
+  if (entry === undefined) return undefined;
   const { dn } = entry;
   const facts = lockFacts(entry);
   const lock = lockState(facts, { now: new Date(), lockoutSeconds: cfg.lockoutSeconds });
   if (lock !== 'none') {
     log('warn', 'Login refused: account is locked', { username, lock });
-    throw accountLocked(failuresLockEnds(facts, cfg.lockoutSeconds));
+    return lockRefusal(facts, cfg);
   }
-  if (facts.lockedTime === undefined) return;
+  if (facts.lockedTime === undefined) return undefined;
   try {
     await client.modify(dn, expiredLockChange(facts.lockedTime));
   } catch (error) {
     // Lifted, or locked anew, since the read: the bind decides.
-    if (error instanceof NoSuchAttributeError) return;
+    if (error instanceof NoSuchAttributeError) return undefined;
     throw error;
   }
   await client.modify(dn, clearFailures(), RELAX_RULES);
   log('info', 'Lockout over: lifted', { username });
+  return undefined;
 };
 
-export const loginUser = async (client: Client, username: string, password: string, cfg: Config): Promise<LoginResult> => {
+/**
+ * The password check of a login, also used for a `currentPassword`: by a bind as the user (which
+ * ppolicy counts), never for a locked account, logged with the login name tried. Answers the
+ * entry as read before the bind (lock and session attributes), or why the password was refused.
+ */
+export const checkPassword = async (client: Client, username: string, password: string, cfg: Config): Promise<{ before: Entry } | PasswordRefusal> => {
   // An empty password would be an anonymous bind, which "succeeds" (RFC 4513 5.1.2): never bind it.
   if (password.trim() === '' || !USER_NAME.test(username)) {
     log('warn', 'Login failed', { username, reason: 'not a login name or a blank password' });
-    throw unauthorized(BAD_CREDENTIALS);
+    return { locked: false };
   }
   const dn = userDN(username, cfg.ldap.baseDN);
   // Read before the password check: a password change or logout everywhere after this read ends
   // the session (lib/sessions.ts).
   const read = await readEntry(client, dn, [...LOCK_ATTRIBUTES, ...SESSION_ATTRIBUTES]);
-  await admitLogin(client, read, username, cfg);
-  const before = read ?? { dn };
-  if (!(await passwordAccepted(dn, password, cfg))) {
-    const entry = await readEntry(client, dn, LOCK_ATTRIBUTES);
-    const facts = entry === undefined ? undefined : lockFacts(entry);
-    const lock = facts === undefined ? 'none' : lockState(facts);
-    if (facts !== undefined && lock !== 'none') {
-      log('warn', lock === 'failures' ? 'Account locked by failed logins' : 'Login refused: account is locked', { username, lock });
-      throw accountLocked(failuresLockEnds(facts, cfg.lockoutSeconds));
-    }
-    log('warn', 'Login failed', { username, reason: entry === undefined ? 'no such user' : 'wrong password' });
-    throw unauthorized(BAD_CREDENTIALS);
+  const refused = await admitLogin(client, read, username, cfg);
+  if (refused !== undefined) return refused;
+  if (await passwordAccepted(dn, password, cfg)) return { before: read ?? { dn } };
+  const entry = await readEntry(client, dn, LOCK_ATTRIBUTES);
+  const facts = entry === undefined ? undefined : lockFacts(entry);
+  const lock = facts === undefined ? 'none' : lockState(facts);
+  if (facts !== undefined && lock !== 'none') {
+    log('warn', lock === 'failures' ? 'Account locked by failed logins' : 'Login refused: account is locked', { username, lock });
+    return lockRefusal(facts, cfg);
   }
+  log('warn', 'Login failed', { username, reason: entry === undefined ? 'no such user' : 'wrong password' });
+  return { locked: false };
+};
+
+/** 400 naming `currentPassword` unless it is the user's password (checked as a login checks it). */
+export const assertCurrentPassword = async (client: Client, username: string, password: string, cfg: Config): Promise<void> => {
+  const check = await checkPassword(client, username, password, cfg);
+  if ('before' in check) return;
+  if (!check.locked) throw badRequest('Current password is wrong', { errors: { currentPassword: 'is not the current password' } });
+  throw badRequest('Account is locked', {
+    ...(check.ends === undefined ? {} : { retryAfter: retryAfter(check.ends) }),
+    errors: { currentPassword: 'cannot be checked while the account is locked' },
+  });
+};
+
+export const loginUser = async (client: Client, username: string, password: string, cfg: Config): Promise<LoginResult> => {
+  const check = await checkPassword(client, username, password, cfg);
+  if (!('before' in check)) throw check.locked ? accountLocked(check.ends) : unauthorized(BAD_CREDENTIALS);
+  const { before } = check;
   const entry = await readUser(client, username, cfg.ldap.baseDN);
   if (lockState(lockFacts(entry)) === 'administrator') {
     log('warn', 'Login refused: account is locked', { username, lock: 'administrator' });
@@ -141,7 +169,8 @@ export const revokeSession = async (client: Client, caller: Caller, refreshTtlSe
 /**
  * Ends every session of the user at `dn` but the session `spared` (the caller's own, when they
  * changed their own password). Call it after the change that is the reason (e.g. the new password
- * is set), so that no login that read the entry before that change survives it.
+ * is set), so that no login that read the entry before that change survives it (and, for a new
+ * password, also before it: see updateUser).
  */
 export const endSessions = async (client: Client, dn: string, spared?: string): Promise<void> => {
   await writeSessions(client, dn, (uris) => raiseGeneration(uris, spared));

@@ -7,7 +7,8 @@
 //   the generation that login read (before checking the password). A token of a lower generation
 //   than the highest stored is dead, unless its session is named by every value at the highest
 //   generation (the session that changed its own password). A raise is written after the change it
-//   is for (e.g. the new password), so no login that read the entry before it survives it. A raise
+//   is for (e.g. the new password), so no login that read the entry before it survives it; a new
+//   password also raises it before, so a failure in between leaves no older session alive. A raise
 //   adds the value highest + 1: a single-value add, so concurrent raises all land and none is lost
 //   (a session survives only when every raise at the top spared it); lower values are then
 //   redundant.
@@ -17,6 +18,9 @@
 // (ending every session of the user), which makes the listed revocations redundant.
 import type { TokenClaims } from './tokens.js';
 import { present } from './validation.js';
+
+/** The attributes that hold a user's session state (entryUUID is operational: asked for by name). */
+export const SESSION_ATTRIBUTES = ['entryUUID', 'labeledURI'];
 
 const REVOKED = 'urn:keyper:revoked-session:';
 const GENERATION = 'urn:keyper:session-generation:';

@@ -2,7 +2,9 @@
 // into authorized_keys). This module owns deciding whether a submitted key is acceptable, its
 // normalised form and its fingerprint. It is pure: Node's crypto and Buffer only, no ssh-keygen.
 // Every rejection is an SshKeyError whose message can be shown to the client as a 400.
-import { createHash, createPublicKey } from 'node:crypto';
+// Certificates and KRLs carry keys as bare wire blobs: parseKeyBlob and readKeyFields check those.
+import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { WireReader } from './sshwire.js';
 
 export type SshKeyType =
   | 'ssh-ed25519'
@@ -70,7 +72,7 @@ const KEY_TYPES: ReadonlySet<string> = new Set<SshKeyType>([
   'sk-ecdsa-sha2-nistp256@openssh.com',
 ]);
 
-const isKeyType = (token: string): token is SshKeyType => KEY_TYPES.has(token);
+export const isKeyType = (token: string): token is SshKeyType => KEY_TYPES.has(token);
 
 // A declaration (not an arrow) so TypeScript treats calls as ending the control flow.
 function fail(message: string): never {
@@ -90,7 +92,7 @@ export function fingerprintOf(blob: Buffer): string {
  * more; line breaks get their own message because a value with a line break is an attempt to
  * smuggle a second entry into a generated authorized_keys file.
  */
-function checkRawText(line: string): void {
+export function checkRawText(line: string): void {
   // UTF-16 length is a lower bound of the UTF-8 size, so the cheap test goes first.
   if (line.length > MAX_KEY_LENGTH || Buffer.byteLength(line, 'utf8') > MAX_KEY_LENGTH) {
     fail('key is larger than 16 KB');
@@ -165,7 +167,7 @@ function splitLine(line: string): LineFields {
  * Strict base64: standard alphabet, correct padding, and canonical (re-encoding gives the same
  * text). Buffer.from(…, 'base64') silently skips junk, so its result alone proves nothing.
  */
-function decodeBase64(text: string): Buffer {
+export function decodeBase64(text: string): Buffer {
   if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) fail('key is not valid base64');
   const blob = Buffer.from(text, 'base64');
   if (blob.length === 0 || blob.toString('base64') !== text) fail('key is not valid base64');
@@ -175,36 +177,7 @@ function decodeBase64(text: string): Buffer {
 // ---------------------------------------------------------------------------------------------
 // The wire blob (RFC 4251: uint32 big-endian length-prefixed strings and mpints)
 
-class WireReader {
-  private offset = 0;
-
-  constructor(private readonly data: Buffer) {}
-
-  readString(): Buffer {
-    if (this.data.length - this.offset < 4) fail('key blob is truncated');
-    const length = this.data.readUInt32BE(this.offset);
-    const start = this.offset + 4;
-    if (length > this.data.length - start) fail('key blob is truncated');
-    this.offset = start + length;
-    return this.data.subarray(start, start + length);
-  }
-
-  /** An mpint that must be positive; returns its magnitude without the sign-padding zero. */
-  readPositiveMpint(): Buffer {
-    const bytes = this.readString();
-    const first = bytes[0];
-    const second = bytes[1];
-    // Same rules as OpenSSH: no zero-length, no negatives, no superfluous leading zero.
-    if (first === undefined) fail('key blob has a zero-length number');
-    if (first >= 0x80) fail('key blob has a negative number');
-    if (first === 0 && (second === undefined || second < 0x80)) fail('key blob has a malformed number');
-    return first === 0 ? bytes.subarray(1) : bytes;
-  }
-
-  assertAtEnd(): void {
-    if (this.offset !== this.data.length) fail('unexpected data after the key');
-  }
-}
+const blobReader = (blob: Buffer): WireReader => new WireReader(blob, fail, 'key blob');
 
 /** Shows a blob-supplied name in an error only when it is short printable ASCII. */
 const describeName = (name: Buffer): string => {
@@ -219,13 +192,23 @@ const bitLength = (magnitude: Buffer): number => {
 
 const base64url = (bytes: Buffer): string => bytes.toString('base64url');
 
-function readEd25519Key(reader: WireReader): void {
-  // Any 32 bytes are accepted here, as OpenSSH and OpenSSL do: neither checks that an Ed25519
-  // public key decodes to a curve point, and a bad one simply never verifies a signature.
-  if (reader.readString().length !== ED25519_KEY_BYTES) fail('ed25519 key must be 32 bytes');
+/** What the key fields say: the size, and (for plain keys) the key as a JWK for Node's crypto. */
+export interface KeyFields {
+  /** 256 for ed25519, the curve size for ECDSA, the modulus size for RSA. */
+  bits: number;
+  /** undefined for security keys (sk-*), whose signatures Node cannot check. */
+  jwk: JsonWebKey | undefined;
 }
 
-function readEcdsaKey(reader: WireReader, expected: Curve, type: SshKeyType): number {
+function readEd25519Key(reader: WireReader): JsonWebKey {
+  // Any 32 bytes are accepted here, as OpenSSH and OpenSSL do: neither checks that an Ed25519
+  // public key decodes to a curve point, and a bad one simply never verifies a signature.
+  const key = reader.readString();
+  if (key.length !== ED25519_KEY_BYTES) fail('ed25519 key must be 32 bytes');
+  return { kty: 'OKP', crv: 'Ed25519', x: base64url(key) };
+}
+
+function readEcdsaKey(reader: WireReader, expected: Curve, type: SshKeyType): KeyFields {
   const curveName = reader.readString();
   if (curveName.toString('latin1') !== expected) {
     fail(`key curve (${describeName(curveName)}) does not match the key type (${type})`);
@@ -237,16 +220,17 @@ function readEcdsaKey(reader: WireReader, expected: Curve, type: SshKeyType): nu
   }
   const x = point.subarray(1, 1 + coordinateBytes);
   const y = point.subarray(1 + coordinateBytes);
+  const jwk: JsonWebKey = { kty: 'EC', crv: jwkCurve, x: base64url(x), y: base64url(y) };
   try {
     // OpenSSL checks that the coordinates are in range and the point lies on the curve.
-    createPublicKey({ key: { kty: 'EC', crv: jwkCurve, x: base64url(x), y: base64url(y) }, format: 'jwk' });
+    createPublicKey({ key: jwk, format: 'jwk' });
   } catch {
     fail('ecdsa key point is not on the curve');
   }
-  return bits;
+  return { bits, jwk };
 }
 
-function readRsaKey(reader: WireReader): number {
+function readRsaKey(reader: WireReader): KeyFields {
   const e = reader.readPositiveMpint();
   const n = reader.readPositiveMpint();
   const bits = bitLength(n);
@@ -257,12 +241,13 @@ function readRsaKey(reader: WireReader): number {
   // A modulus is a product of odd primes; an even one is certainly not a real key.
   if (((n[n.length - 1] ?? 0) & 1) === 0) fail('RSA modulus is not valid');
   if (e.length > n.length) fail('RSA public exponent is larger than the modulus');
+  const jwk: JsonWebKey = { kty: 'RSA', n: base64url(n), e: base64url(e) };
   try {
-    createPublicKey({ key: { kty: 'RSA', n: base64url(n), e: base64url(e) }, format: 'jwk' });
+    createPublicKey({ key: jwk, format: 'jwk' });
   } catch {
     fail('RSA key is not valid');
   }
-  return bits;
+  return { bits, jwk };
 }
 
 /** FIDO keys carry the relying-party "application"; OpenSSH only ever enrols `ssh:` ones. */
@@ -273,27 +258,30 @@ function readApplication(reader: WireReader): void {
   }
 }
 
-/** Decodes the blob, checks it against the line's type, and returns the key size in bits. */
-function checkBlob(type: SshKeyType, blob: Buffer): number {
-  const reader = new WireReader(blob);
+/** Decodes the blob, checks it against the expected type, and returns what its fields say. */
+function checkBlob(type: SshKeyType, blob: Buffer): KeyFields {
+  const reader = blobReader(blob);
   const blobType = reader.readString();
   if (blobType.toString('latin1') !== type) {
     fail(`key type in the blob (${describeName(blobType)}) does not match the line (${type})`);
   }
-  const bits = readKeyBody(type, reader);
-  reader.assertAtEnd();
-  return bits;
+  const fields = readKeyFields(type, reader);
+  if (!reader.atEnd()) fail('unexpected data after the key');
+  return fields;
 }
 
-function readKeyBody(type: SshKeyType, reader: WireReader): number {
+/**
+ * Reads and validates the fields of a `type` key that follow its type string. Certificates carry
+ * the same fields after their nonce, so they are read with this too.
+ */
+export function readKeyFields(type: SshKeyType, reader: WireReader): KeyFields {
   switch (type) {
     case 'ssh-ed25519':
-      readEd25519Key(reader);
-      return 256;
+      return { bits: 256, jwk: readEd25519Key(reader) };
     case 'sk-ssh-ed25519@openssh.com':
       readEd25519Key(reader);
       readApplication(reader);
-      return 256;
+      return { bits: 256, jwk: undefined };
     case 'ecdsa-sha2-nistp256':
       return readEcdsaKey(reader, 'nistp256', type);
     case 'ecdsa-sha2-nistp384':
@@ -301,13 +289,32 @@ function readKeyBody(type: SshKeyType, reader: WireReader): number {
     case 'ecdsa-sha2-nistp521':
       return readEcdsaKey(reader, 'nistp521', type);
     case 'sk-ecdsa-sha2-nistp256@openssh.com': {
-      const bits = readEcdsaKey(reader, 'nistp256', type);
+      const { bits } = readEcdsaKey(reader, 'nistp256', type);
       readApplication(reader);
-      return bits;
+      return { bits, jwk: undefined };
     }
     case 'ssh-rsa':
       return readRsaKey(reader);
   }
+}
+
+export interface ParsedKeyBlob extends KeyFields {
+  type: SshKeyType;
+  blob: Buffer;
+  fingerprint: string;
+}
+
+/** Parses and validates a key in its wire form alone (as certificates and KRLs carry CA keys). */
+export function parseKeyBlob(blob: Buffer): ParsedKeyBlob {
+  const typeName = blobReader(blob).readString().toString('latin1');
+  if (!isKeyType(typeName)) fail(`unsupported key type: ${describeName(Buffer.from(typeName, 'latin1'))}`);
+  return { type: typeName, blob, fingerprint: fingerprintOf(blob), ...checkBlob(typeName, blob) };
+}
+
+/** The Node public key of a parsed plain key, to verify its signatures. */
+export function publicKeyObject(key: KeyFields): KeyObject {
+  if (key.jwk === undefined) fail('security keys cannot be used here');
+  return createPublicKey({ key: key.jwk, format: 'jwk' });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,7 +325,7 @@ export function parsePublicKey(line: string): ParsedKey {
   checkRawText(line);
   const { type, base64, comment } = splitLine(line);
   const blob = decodeBase64(base64);
-  const bits = checkBlob(type, blob);
+  const { bits } = checkBlob(type, blob);
   return {
     type,
     blob,

@@ -2,13 +2,13 @@
 // schemas, and the pure builders of entries and modifications. No I/O here but in the
 // small `*User` operations at the end, which lib's handlers call.
 import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
-import { z } from 'zod';
+import * as z from './zod.js';
 import { allOf, attributesOf, firstOf, searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
 import { readEntity } from './entities.js';
 import type { ListSpec } from './listing.js';
 import { badRequest, forbidden } from './errors.js';
-import { lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
+import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
@@ -33,7 +33,7 @@ export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
-  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', 'pwdAccountLockedTime', 'pwdFailureTime', 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
+  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
 ];
 
 export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
@@ -132,16 +132,16 @@ export const toUserJson = (entry: Entry): UserJson => {
 };
 
 // Login refuses longer and blank passwords: setting one would lock its owner out.
-const password = z
-  .string()
-  .min(8, 'must be at least 8 characters')
-  .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)
-  .refine((value) => value.trim() !== '', 'must not be blank');
-const mail = z.string().trim().max(254, 'must be at most 254 characters').email('must be an email address');
+const password = z.string().check(
+  z.minLength(8, 'must be at least 8 characters'),
+  z.maxLength(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
+  z.refine((value) => value.trim() !== '', 'must not be blank'),
+);
+const mail = z.string().check(z.trim(), z.maxLength(254, 'must be at most 254 characters'), z.email('must be an email address'));
 
 const userFields = {
   userPassword: password,
-  confirmPassword: z.string().max(MAX_PASSWORD_LENGTH),
+  confirmPassword: z.string().check(z.maxLength(MAX_PASSWORD_LENGTH)),
   givenName: text(100),
   sn: text(100),
   displayName: text(200),
@@ -160,42 +160,40 @@ const passwordsMatch = (input: { userPassword?: string; confirmPassword?: string
 const PASSWORD_MISMATCH = { message: 'must equal userPassword', path: ['confirmPassword'] };
 
 export const UserCreateSchema = z
-  .object({
-    cn: z.string().regex(USER_NAME, 'must be a Linux login name: a-z, 0-9, _ . - (at most 32, not starting with a digit, . or -)'),
+  .strictObject({
+    cn: z.string().check(z.regex(USER_NAME, 'must be a Linux login name: a-z, 0-9, _ . - (at most 32, not starting with a digit, . or -)')),
     ...userFields,
-    displayName: userFields.displayName.optional(),
-    mail: userFields.mail.optional(),
-    accountLocked: userFields.accountLocked.optional(),
-    memberOfs: userFields.memberOfs.default([]),
-    principal: userFields.principal.default([]),
-    sshPublicKeys: userFields.sshPublicKeys.default([]),
-    sshPublicCerts: userFields.sshPublicCerts.optional(),
+    displayName: z.optional(userFields.displayName),
+    mail: z.optional(userFields.mail),
+    accountLocked: z.optional(userFields.accountLocked),
+    memberOfs: z._default(userFields.memberOfs, []),
+    principal: z._default(userFields.principal, []),
+    sshPublicKeys: z._default(userFields.sshPublicKeys, []),
+    sshPublicCerts: z.optional(userFields.sshPublicCerts),
   })
-  .strict()
-  .refine(passwordsMatch, PASSWORD_MISMATCH);
+  .check(z.refine(passwordsMatch, PASSWORD_MISMATCH));
 export type UserCreate = z.infer<typeof UserCreateSchema>;
 
 export const UserUpdateSchema = z
-  .object({
-    cn: z.string().optional(),
-    userPassword: userFields.userPassword.optional(),
-    confirmPassword: userFields.confirmPassword.optional(),
+  .strictObject({
+    cn: z.optional(z.string()),
+    userPassword: z.optional(userFields.userPassword),
+    confirmPassword: z.optional(userFields.confirmPassword),
     /** Checked when sent (a bind as the user); the console does not send it. */
-    currentPassword: z.string().max(128, 'must be at most 128 characters').optional(),
-    givenName: userFields.givenName.optional(),
-    sn: userFields.sn.optional(),
-    displayName: userFields.displayName.optional(),
-    mail: userFields.mail.optional(),
-    duration: userFields.duration.optional(),
-    durationUnit: userFields.durationUnit.optional(),
-    accountLocked: userFields.accountLocked.optional(),
-    memberOfs: userFields.memberOfs.optional(),
-    principal: userFields.principal.optional(),
-    sshPublicKeys: userFields.sshPublicKeys.optional(),
-    sshPublicCerts: userFields.sshPublicCerts.optional(),
+    currentPassword: z.optional(z.string().check(z.maxLength(128, 'must be at most 128 characters'))),
+    givenName: z.optional(userFields.givenName),
+    sn: z.optional(userFields.sn),
+    displayName: z.optional(userFields.displayName),
+    mail: z.optional(userFields.mail),
+    duration: z.optional(userFields.duration),
+    durationUnit: z.optional(userFields.durationUnit),
+    accountLocked: z.optional(userFields.accountLocked),
+    memberOfs: z.optional(userFields.memberOfs),
+    principal: z.optional(userFields.principal),
+    sshPublicKeys: z.optional(userFields.sshPublicKeys),
+    sshPublicCerts: z.optional(userFields.sshPublicCerts),
   })
-  .strict()
-  .refine(passwordsMatch, PASSWORD_MISMATCH);
+  .check(z.refine(passwordsMatch, PASSWORD_MISMATCH));
 export type UserUpdate = z.infer<typeof UserUpdateSchema>;
 
 /** Fields a non-admin may send about themselves (keys only for groups they are already in). */
@@ -343,14 +341,16 @@ const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan): Promise<
 
 /**
  * Applies an update; validation (including groups and keys) happens before the first write.
- * `passwordSet` runs right after a new password is set (to end the user's other sessions).
+ * `endSessions` (ending the user's other sessions) runs both right before and right after a new
+ * password is set: before, so that a failure once the password is set leaves no older session
+ * alive; after, so that no login that read the entry in between with the old password survives.
  */
 export const updateUser = async (
   client: Client,
   name: string,
   input: UserUpdate,
   baseDN: string,
-  passwordSet?: (dn: string) => Promise<void>,
+  endSessions?: (dn: string) => Promise<void>,
 ): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   assertNoCertificates(input.sshPublicCerts);
@@ -382,11 +382,14 @@ export const updateUser = async (
     }
   }
   if (changes.length > 0) await client.modify(dn, changes);
-  if (input.userPassword !== undefined) await setPassword(client, dn, input.userPassword);
-  // After the password (which lifts every lock), and on its own: Relax Rules must not relax the
-  // checks of the other changes.
+  if (input.userPassword !== undefined) {
+    await endSessions?.(dn);
+    await setPassword(client, dn, input.userPassword);
+  }
+  // Right after the password (which lifts every lock), and on its own: Relax Rules must not relax
+  // the checks of the other changes.
   if (lock.length > 0) await client.modify(dn, lock, RELAX_RULES);
-  if (input.userPassword !== undefined) await passwordSet?.(dn);
+  if (input.userPassword !== undefined) await endSessions?.(dn);
   for (const group of add) await addMember(client, group, dn, baseDN);
   for (const group of remove) await removeMember(client, group, dn, baseDN);
   return readUser(client, name, baseDN);

@@ -1,6 +1,6 @@
 // Input validation: zod schemas for the fields the API shares, and the one function that turns a
 // schema failure into a 400 listing every failing field.
-import { z } from 'zod';
+import * as z from './zod.js';
 import { badRequest } from './errors.js';
 
 /**
@@ -10,33 +10,33 @@ import { badRequest } from './errors.js';
  * lone surrogates, which is what invalid UTF-8 in a request body turns into.
  */
 export const text = (max: number) =>
-  z
-    .string()
-    .trim()
-    .min(1, 'must not be empty')
-    .max(max, `must be at most ${max} characters`)
-    .regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'must not contain control characters')
-    .regex(/^[^\u200B-\u200D\u2060\uFEFF\u202A-\u202E\u2066-\u2069]*$/u, 'must not contain invisible or direction-changing characters')
-    .regex(/^[^\uFFFD\p{Cs}]*$/u, 'must be valid UTF-8 (no U+FFFD, no lone surrogates)');
+  z.string().check(
+    z.trim(),
+    z.minLength(1, 'must not be empty'),
+    z.maxLength(max, `must be at most ${max} characters`),
+    z.regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'must not contain control characters'),
+    z.regex(/^[^\u200B-\u200D\u2060\uFEFF\u202A-\u202E\u2066-\u2069]*$/u, 'must not contain invisible or direction-changing characters'),
+    z.regex(/^[^\uFFFD\p{Cs}]*$/u, 'must be valid UTF-8 (no U+FFFD, no lone surrogates)'),
+  );
 
 /** Keyper's console sends numbers as strings ("30"); accept both, same range. */
-export const duration = z
-  .union([z.number(), z.string().regex(/^\d{1,3}$/, 'must be a whole number').transform(Number)])
-  .pipe(z.number().int('must be a whole number').min(1, 'must be at least 1').max(500, 'must be at most 500'));
+export const duration = z.pipe(
+  z.union([z.number(), z.pipe(z.string().check(z.regex(/^\d{1,3}$/, 'must be a whole number')), z.transform(Number))]),
+  z.number().check(z.int('must be a whole number'), z.gte(1, 'must be at least 1'), z.lte(500, 'must be at most 500')),
+);
 
 export const durationUnit = z.enum(['Hours', 'Days', 'Weeks'], { message: 'must be Hours, Days or Weeks' });
 
 /** An SSH principal: what sshd compares with a certificate's principals or a login name. */
-export const principal = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name');
+export const principal = z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name'));
 
 /**
  * A list of principals. The directory compares them ignoring case, so two that differ only in
  * case are one principal twice: refused. Exact repeats are harmless and collapse (see unique).
  */
-export const principals = z
-  .array(principal)
-  .max(100)
-  .check((ctx) => {
+export const principals = z.array(principal).check(
+  z.maxLength(100),
+  (ctx) => {
     const seen = new Map<string, string>();
     for (const name of ctx.value) {
       const earlier = seen.get(name.toLowerCase());
@@ -46,21 +46,22 @@ export const principals = z
       }
       seen.set(name.toLowerCase(), name);
     }
-  });
+  },
+);
 
 /** The longest password accepted, when setting one and when logging in. */
 export const MAX_PASSWORD_LENGTH = 128;
 
-const dn = z.string().max(1024, 'must be at most 1024 characters');
+const dn = z.string().check(z.maxLength(1024, 'must be at most 1024 characters'));
 
-export const dnList = z.array(dn).max(1000);
+export const dnList = z.array(dn).check(z.maxLength(1000));
 
 /**
  * A group's members: a group may hold tens of thousands. 100,000 DNs of users are about 6 MB of
  * JSON, the most a Lambda request may carry.
  */
 export const MAX_MEMBERS = 100_000;
-export const memberList = z.array(dn).max(MAX_MEMBERS);
+export const memberList = z.array(dn).check(z.maxLength(MAX_MEMBERS));
 
 export const unique = <T>(items: T[]): T[] => [...new Set(items)];
 
@@ -78,7 +79,7 @@ const fieldsOf = (issue: z.core.$ZodIssue): string[] => {
  * Validates a parsed body against a schema; on failure a 400 whose `msg` names every failing field
  * and whose `errors` maps each field to its first problem.
  */
-export const parseInput = <T>(schema: z.ZodType<T>, input: unknown): T => {
+export const parseInput = <T>(schema: z.ZodMiniType<T>, input: unknown): T => {
   const result = schema.safeParse(input ?? {}, { error: (issue) => (issue.input === undefined ? 'is required' : undefined) });
   if (result.success) return result.data;
   // A Map, not an object: field names such as __proto__ or constructor are body keys like any other.

@@ -10,13 +10,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { build } from 'esbuild';
 import { Attribute, Change, Client } from 'ldapts';
 import { entityDN } from '../lib/dn.js';
 import { encodeCursor } from '../lib/listing.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
 import { USER_OBJECT_CLASSES } from '../lib/users.js';
+import { buildBundles } from './bundles.js';
 import { ed25519Line } from './sshkey-lines.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -98,21 +98,14 @@ const seedBigGroup = async (setup: ListBenchSetup, count: number): Promise<strin
 
 // ---- bundles and child processes ----
 
-/** Bundles a function as serverless.yml's esbuild settings do; returns the bundle's path. */
-const bundle = async (outDir: string, entry: string): Promise<string> => {
-  const outfile = path.join(outDir, `${entry.replaceAll('/', '-')}.cjs`);
-  await build({
-    entryPoints: [path.join(repoRoot, `${entry}.ts`)],
-    bundle: true,
-    minify: true,
-    sourcemap: 'linked',
-    target: 'node20',
-    platform: 'node',
-    format: 'cjs',
-    outfile,
-    logLevel: 'error',
+/** The bundles of these functions of serverless.yml, built as `serverless package` builds them, in order. */
+const bundles = async (outDir: string, names: string[]): Promise<string[]> => {
+  const built = await buildBundles(outDir, names);
+  return names.map((name) => {
+    const found = built.find((b) => b.name === name);
+    if (found === undefined) throw new Error(`bench: no function ${name} in serverless.yml`);
+    return found.file;
   });
-  return outfile;
 };
 
 interface Answer {
@@ -225,7 +218,7 @@ const listRows = async (setup: ListBenchSetup, workDir: string, listBundle: stri
 };
 
 const groupRows = async (setup: ListBenchSetup, workDir: string, token: string, members: string[], runs: number): Promise<Row[]> => {
-  const [getBundle, updateBundle] = await Promise.all([bundle(workDir, 'functions/groups/get'), bundle(workDir, 'functions/groups/update')]);
+  const [getBundle, updateBundle] = (await bundles(workDir, ['getGroup', 'updateGroup'])) as [string, string];
   const route = '/api/groups/{name}';
   const options = { path: `/api/groups/${BIG_GROUP}`, name: BIG_GROUP };
   const read = await inChild(setup, workDir, getBundle, [event('GET', route, token, { ...options, headers: { 'accept-encoding': BROWSER_ENCODINGS } })], runs);
@@ -255,7 +248,7 @@ const adminToken = async (setup: ListBenchSetup): Promise<string> => {
 export const benchLists = async (setup: ListBenchSetup): Promise<void> => {
   const workDir = await mkdtemp(path.join(tmpdir(), 'keyper-bench-lists-'));
   try {
-    const listBundle = await bundle(workDir, 'functions/users/list');
+    const [listBundle] = (await bundles(workDir, ['listUsers'])) as [string];
     const token = await adminToken(setup);
     const rows: Row[] = [];
     rows.push(...(await listRows(setup, workDir, listBundle, token, setup.seededUsers, 20)));

@@ -4,8 +4,10 @@
 // (a) over HTTP through serverless-offline, (b) by invoking the handler directly and (c) as the
 // raw LDAP lower bound (connect, bind, the handler's two searches, unbind with ldapts), each one
 // at a time and 10 at a time. Then the lists (scripts/bench-lists.ts: users at 1,000 and 20,000,
-// a 20,000-member group); `npm run bench -- lists` runs only those. Prints tables; asserts
+// a 20,000-member group); `npm run bench -- --lists-only` runs only those. Prints tables; asserts
 // nothing; cleans up after itself.
+// First, before any server runs: the size and cold import of every function's bundle
+// (scripts/bundles.ts); `npm run bench -- --bundles-only` prints those rows alone.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +22,7 @@ import { expiryAfter, keyValue } from '../lib/keys.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
 import { USER_OBJECT_CLASSES } from '../lib/users.js';
 import { benchLists } from './bench-lists.js';
+import { benchBundles } from './bundles.js';
 import { startDirectory, type RunningDirectory } from './directory.js';
 import { startOffline, type RunningOffline } from './offline.js';
 import { freePort } from './ports.js';
@@ -274,8 +277,8 @@ const main = async (): Promise<void> => {
     };
     Object.assign(process.env, env);
     reloadConfig();
-    // `npm run bench -- lists`: only the lists section (it needs the same seeded directory).
-    if (process.argv.includes('lists')) {
+    // `npm run bench -- --lists-only`: only the lists section (it needs the same seeded directory).
+    if (process.argv.includes('--lists-only')) {
       await benchLists({ url: directory.url, bind, baseDN: BASE_DN, env, seededUsers: USERS, adminPassword: 'keyper-admin', sortedViews: restartWithSortedViews });
       return;
     }
@@ -318,7 +321,14 @@ const main = async (): Promise<void> => {
   }
 };
 
-main().catch((error: unknown) => {
+// ---- function bundles, then the rest ----
+
+const run = async (): Promise<void> => {
+  if (!process.argv.includes('--lists-only')) await benchBundles();
+  if (!process.argv.includes('--bundles-only')) await main();
+};
+
+run().catch((error: unknown) => {
   console.error(error instanceof Error ? (error.stack ?? error.message) : error);
   process.exit(1);
 });

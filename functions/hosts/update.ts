@@ -13,7 +13,7 @@ export const handler = route({ access: 'admin', body: HostUpdateSchema }, async 
   const action = credentialAction(body);
   if (action === undefined) return json(200, [toHostJson(await updateHost(client, name, body, baseDN), baseDN)]);
   const { entry, credential } = await changeHostCredential(client, name, action, baseDN);
-  log('info', `host credential ${action === 'rotate' ? 'rotated' : 'removed'}`, { requestId: event.requestContext.requestId, host: name, by: caller.name });
+  log('info', `host credential ${action === 'rotate' ? 'rotated' : 'removed'}`, { host: name, by: caller.name });
   const response = json(200, [{ ...toHostJson(entry, baseDN), ...(credential === undefined ? {} : { credential }) }]);
   return { ...response, headers: { ...response.headers, 'Cache-Control': 'no-store' } };
 });

@@ -4,7 +4,7 @@
 // wins). Missing parameters are a 400; names that cannot exist, unknown users and hosts get an
 // empty 200, like any login that has no keys. So does a host with a credential when the request
 // does not present it (lib/hostcredentials.ts): to a stranger it looks like an unknown host.
-import { z } from 'zod';
+import * as z from '../../lib/zod.js';
 import { authkeysBody, AuthkeysParamsSchema, canMatch, decide, readFacts } from '../../lib/authkeys.js';
 import { config } from '../../lib/config.js';
 import { route, text } from '../../lib/handler.js';
@@ -22,6 +22,6 @@ export const handler = route({ access: 'public', body: FormBody, form: true }, a
   const { users, hostMemberOf, hostCredentials } = await readFacts(client, params, baseDN);
   const admitted = requestAdmitted(event, params.host, hostCredentials);
   const decision = decide(users, admitted ? hostMemberOf : undefined, params, baseDN, new Date());
-  for (const invalid of decision.invalid) log('warn', 'authkeys skipped an invalid stored key', { requestId: event.requestContext.requestId, ...invalid });
+  for (const invalid of decision.invalid) log('warn', 'authkeys skipped an invalid stored key', invalid);
   return text(200, authkeysBody(decision.lines));
 });

@@ -11,8 +11,8 @@
 #   AuthorizedKeysCommandUser nobody
 #
 # Settings: the variables below, or lines `NAME=value` in keyper.env next to this script (read as
-# data, never executed; sshd gives the command a clean environment, so exported variables do not
-# reach it):
+# data, never executed, and refused when anyone but its owner can write it; sshd gives the command
+# a clean environment, so exported variables do not reach it):
 #   KEYPER_API_URL   the API base URL, ending in /api (required): https:// only (plain http://
 #                    only to 127.0.0.1, localhost or [::1], for testing); anything else is refused
 #   KEYPER_HOSTNAME  this host's name in Keyper (default: `uname -n`)
@@ -37,7 +37,21 @@ export PATH LC_ALL
 umask 077
 
 conf="$(dirname -- "$0")/keyper.env"
+
+# Whether file $1 can be changed by others than its owner (group or other write bit): keyper.env
+# says which API to trust for keys, so such a file would let them choose who logs in.
+others_can_write() {
+  case $(ls -ln -- "$1") in
+    ?????w* | ????????w*) return 0 ;;
+  esac
+  return 1
+}
+
 if [ -r "$conf" ]; then
+  if others_can_write "$conf"; then
+    echo "keyper auth.sh: $conf is writable by others than its owner (it decides whose keys are trusted): chmod go-w" >&2
+    exit 2
+  fi
   while IFS= read -r line || [ -n "$line" ]; do
     value=${line#*=}
     value=${value#\"}

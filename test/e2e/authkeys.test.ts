@@ -357,6 +357,16 @@ describe('the shipped auth.sh', () => {
     }
   });
 
+  it('refuses a keyper.env that others could change (it says where keys come from)', async () => {
+    for (const mode of [0o646, 0o664, 0o666]) {
+      await configure([`KEYPER_API_URL=${apiUrl()}`, `KEYPER_HOSTNAME=${hostA}`], mode);
+      const result = await runScript(names.user, fp(key.valid));
+      expect(result.stdout, mode.toString(8)).toBe('');
+      expect(result.code, mode.toString(8)).toBe(2);
+      expect(result.stderr).toMatch(/writable/);
+    }
+  });
+
   it('never executes keyper.env', async () => {
     const marker = path.join(dir, 'executed');
     await configure([`KEYPER_API_URL=${apiUrl()}`, `KEYPER_HOSTNAME=${hostA}`, `touch ${marker}`, `KEYPER_TIMEOUT=$(touch ${marker})`]);

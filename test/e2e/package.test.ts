@@ -1,13 +1,15 @@
 // `serverless package` as a deploy would run it, but with no AWS credentials and no network: one
-// bundled Lambda per operation, each under 1 MB, on nodejs24.x behind the HTTP API routes, and a
-// stage that throttles every route, `POST /api/login` harder.
+// bundled Lambda per operation, each under 1 MB and its bundle within 150 KB, on nodejs24.x behind
+// the HTTP API routes, and a stage that throttles every route, `POST /api/login` harder.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBundles, MAX_BUNDLE_BYTES } from '../../scripts/bundles.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 let outDir = '';
@@ -54,6 +56,19 @@ describe('serverless package', () => {
     const zips = (await readdir(outDir)).filter((file) => file.endsWith('.zip')).sort();
     expect(zips).toEqual(functions.map((name) => `${name}.zip`).sort());
     for (const zip of zips) expect((await stat(path.join(outDir, zip))).size, zip).toBeLessThan(1024 * 1024);
+  });
+
+  it('bundles each function within 150 KB (source map apart), as scripts/bundles.ts builds and measures it', async () => {
+    const bundles = await buildBundles(path.join(outDir, 'bundles'));
+    expect(bundles.length).toBeGreaterThanOrEqual(20);
+    for (const { name, file, bytes } of bundles) {
+      const zip = await JSZip.loadAsync(await readFile(path.join(outDir, `${name}.zip`)));
+      const entries = Object.keys(zip.files).filter((entry) => entry.endsWith('.cjs'));
+      expect(entries, name).toEqual([path.relative(path.join(outDir, 'bundles'), file)]);
+      const packaged = await zip.file(entries[0]!)!.async('uint8array');
+      expect(packaged.byteLength, name).toBe(bytes);
+      expect(bytes, name).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
+    }
   });
 
   it('declares nodejs24.x functions behind the HTTP API routes', async () => {

@@ -1,7 +1,8 @@
 // Sessions against the private slapd, handlers invoked directly: logouts racing a prune, the bound
-// on the revocation list, and tokens checked before the directory is contacted at all.
+// on the revocation list, a password change cut short by the directory, and tokens checked before
+// the directory is contacted at all.
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { SignJWT } from 'jose';
 import { Attribute, Change } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { handler as refresh } from '../../functions/auth/refresh.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as getUser } from '../../functions/users/get.js';
+import { handler as updateUser } from '../../functions/users/update.js';
 import { reloadConfig } from '../../lib/config.js';
 import { MAX_REVOCATIONS } from '../../lib/sessions.js';
 import { ADMIN_PASSWORD, env, invoke, tokenOf, uniqueName, userDN, withManager, type Tokens } from '../helpers.js';
@@ -54,6 +56,72 @@ const labeledURIs = (cn: string): Promise<string[]> =>
 
 const addLabeledURI = (cn: string, value: string): Promise<void> =>
   withManager((client) => client.modify(userDN(cn), [new Change({ operation: 'add', modification: new Attribute({ type: 'labeledURI', values: [value] }) })]));
+
+/** Points the handlers at `url` (by default with a short operation timeout) while `work` runs. */
+const withDirectoryAt = async <T>(url: string, work: () => Promise<T>, timeoutMs = '300'): Promise<T> => {
+  const saved = { url: process.env.LDAP_URL, timeout: process.env.LDAP_TIMEOUT_MS };
+  Object.assign(process.env, { LDAP_URL: url, LDAP_TIMEOUT_MS: timeoutMs });
+  reloadConfig();
+  try {
+    return await work();
+  } finally {
+    Object.assign(process.env, { LDAP_URL: saved.url, LDAP_TIMEOUT_MS: saved.timeout });
+    reloadConfig();
+  }
+};
+
+/** The length of the first whole LDAPMessage in `buffer` and its protocolOp tag, if one is there. */
+const firstMessage = (buffer: Buffer): { length: number; op: number } | undefined => {
+  const first = buffer[1];
+  if (first === undefined) return undefined;
+  const lengthBytes = first & 0x80 ? first & 0x7f : 0;
+  const header = 2 + lengthBytes;
+  if (buffer.length < header) return undefined;
+  const length = lengthBytes === 0 ? first : [...buffer.subarray(2, header)].reduce((n, byte) => n * 256 + byte, 0);
+  const idLength = buffer[header + 1];
+  const op = idLength === undefined ? undefined : buffer[header + 2 + idLength];
+  return buffer.length < header + length || op === undefined ? undefined : { length: header + length, op };
+};
+
+/** LDAP's ExtendedResponse, [APPLICATION 24]: the answer to a Password Modify. */
+const EXTENDED_RESPONSE = 0x78;
+
+/**
+ * A TCP proxy to the test directory that passes on the first extended response and then drops
+ * every connection and refuses new ones: the directory fails right after a new password is set.
+ */
+const failAfterPasswordModify = async (): Promise<{ url: string; failed: () => boolean; close: () => void }> => {
+  const target = new URL(env().LDAP_URL!);
+  const sockets: Socket[] = [];
+  let failed = false;
+  const server = createServer((client) => {
+    if (failed) return void client.destroy();
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.push(client, upstream);
+    for (const socket of [client, upstream]) socket.on('error', () => undefined);
+    client.pipe(upstream);
+    let pending = Buffer.alloc(0);
+    upstream.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (let message = firstMessage(pending); message !== undefined && !failed; message = firstMessage(pending)) {
+        client.write(pending.subarray(0, message.length));
+        pending = pending.subarray(message.length);
+        if (message.op !== EXTENDED_RESPONSE) continue;
+        failed = true;
+        for (const socket of sockets) socket.end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `ldap://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    failed: () => failed,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+};
 
 beforeAll(async () => {
   admin = await tokenOf('admin', ADMIN_PASSWORD);
@@ -108,20 +176,32 @@ describe('logout', () => {
   }, 120_000);
 });
 
-describe('the token is checked before the directory is contacted', () => {
-  /** Points the handlers at `url` (with a short operation timeout) while `work` runs. */
-  const withDirectoryAt = async <T>(url: string, work: () => Promise<T>): Promise<T> => {
-    const saved = { url: process.env.LDAP_URL, timeout: process.env.LDAP_TIMEOUT_MS };
-    Object.assign(process.env, { LDAP_URL: url, LDAP_TIMEOUT_MS: '300' });
-    reloadConfig();
+describe('a password change that fails after the new password is set', () => {
+  it('leaves none of the other sessions alive (they end before the password is set)', async () => {
+    const cn = await newUser();
+    const [changer, other] = [await loginAs(cn), await loginAs(cn)];
+    const next = `${PASSWORD}-new`;
+    const proxy = await failAfterPasswordModify();
     try {
-      return await work();
+      const reply = await withDirectoryAt(
+        proxy.url,
+        () => invoke(updateUser, { method: 'PUT', route: '/api/users/{name}', pathParameters: { name: cn }, token: changer.access_token, json: { userPassword: next, confirmPassword: next } }),
+        '5000',
+      );
+      expect(proxy.failed()).toBe(true);
+      expect(reply.status, reply.text).toBeGreaterThanOrEqual(500);
     } finally {
-      Object.assign(process.env, { LDAP_URL: saved.url, LDAP_TIMEOUT_MS: saved.timeout });
-      reloadConfig();
+      proxy.close();
     }
-  };
+    // The new password was set before the directory failed...
+    expect((await invoke(login, { method: 'POST', route: '/api/login', json: { username: cn, password: next } })).status).toBe(200);
+    // ...and no session that the old password opened outlives it, but the changer's own.
+    expect(await statuses(other)).toEqual([401, 401]);
+    expect(await statuses(changer)).toEqual([200, 200]);
+  });
+});
 
+describe('the token is checked before the directory is contacted', () => {
   const badTokens = async (): Promise<[string, string | undefined][]> => {
     const now = Math.floor(Date.now() / 1000);
     const claims = { identity: 'admin', type: 'access', user_claims: '{role: keyper_admin}', sid: randomUUID(), account: randomUUID(), gen: 0 };

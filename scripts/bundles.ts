@@ -1,0 +1,223 @@
+// Bundle size and cold import of every function, as deployed: each function in serverless.yml is
+// built the way serverless-esbuild builds it (the options of `custom.esbuild`, its defaults where
+// the file sets none), then required in fresh Node processes. `npm run bench` prints these rows;
+// `npx tsx scripts/bundles.ts` prints them alone. Budget per function: ≤ 150 KB minified (the
+// source map apart) and ≤ 20 ms to import.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { load } from 'js-yaml';
+
+export const MAX_BUNDLE_BYTES = 150 * 1024;
+const MAX_IMPORT_MS = 20;
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+interface ServerlessYml {
+  functions: Record<string, { handler: string }>;
+  provider?: { environment?: Record<string, unknown> };
+  custom?: { esbuild?: Record<string, unknown> };
+}
+
+/** serverless-esbuild's own settings, which it removes before calling esbuild (src/bundle.ts). */
+const PLUGIN_OPTIONS = [
+  'concurrency', 'zipConcurrency', 'exclude', 'nativeZip', 'packager', 'packagePath', 'watch', 'keepOutputDirectory', 'packagerOptions',
+  'installExtraArgs', 'outputFileExtension', 'outputBuildFolder', 'outputWorkFolder', 'nodeExternals', 'skipBuild', 'skipRebuild',
+  'skipBuildExcludeFns', 'stripEntryResolveExtensions', 'disposeContext',
+];
+
+/** serverless-esbuild's defaults for the options serverless.yml may leave out. */
+const PLUGIN_DEFAULTS = { bundle: true, target: 'node18', platform: 'node', external: [], exclude: ['aws-sdk'], outputFileExtension: '.js' };
+
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+
+/** The esbuild options serverless-esbuild derives from `custom.esbuild`. */
+const esbuildOptions = (custom: Record<string, unknown>): BuildOptions => {
+  const merged: Record<string, unknown> = { ...PLUGIN_DEFAULTS, ...custom };
+  const exclude = strings(merged.exclude);
+  const outputFileExtension = String(merged.outputFileExtension);
+  const options = Object.fromEntries(Object.entries(merged).filter(([key]) => !PLUGIN_OPTIONS.includes(key))) as BuildOptions;
+  return {
+    ...options,
+    external: [...strings(merged.external), ...(exclude.includes('*') ? [] : exclude)],
+    ...(outputFileExtension === '.js' ? {} : { outExtension: { '.js': outputFileExtension } }),
+  };
+};
+
+export interface FunctionBundle {
+  name: string;
+  /** The bundle, next to its source map. */
+  file: string;
+  /** Size of the bundle without its source map. */
+  bytes: number;
+  /** Bytes of the bundle per package (`project` for this repository's code), largest first. */
+  parts: [string, number][];
+}
+
+const packageOf = (input: string): string => {
+  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+  return match?.[1] ?? 'project';
+};
+
+const partsOf = (metafile: Metafile, output: string): [string, number][] => {
+  const totals = new Map<string, number>();
+  for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[output]?.inputs ?? {})) {
+    totals.set(packageOf(input), (totals.get(packageOf(input)) ?? 0) + bytesInOutput);
+  }
+  return [...totals].sort((a, b) => b[1] - a[1]);
+};
+
+const readServerlessYml = async (): Promise<ServerlessYml> => load(await readFile(path.join(repoRoot, 'serverless.yml'), 'utf8')) as ServerlessYml;
+
+/** Builds every function of serverless.yml (or those named) into `outDir`, one at a time as the plugin's entries. */
+export const buildBundles = async (outDir: string, only?: readonly string[]): Promise<FunctionBundle[]> => {
+  const yml = await readServerlessYml();
+  const options = esbuildOptions(yml.custom?.esbuild ?? {});
+  const bundles: FunctionBundle[] = [];
+  for (const [name, { handler }] of Object.entries(yml.functions)) {
+    if (only !== undefined && !only.includes(name)) continue;
+    // `functions/auth/login.handler` is the export `handler` of functions/auth/login.{ts,js}.
+    const base = handler.slice(0, handler.lastIndexOf('.'));
+    const entry = ['.ts', '.js'].map((extension) => base + extension).find((file) => existsSync(path.join(repoRoot, file)));
+    if (entry === undefined) throw new Error(`${name}: no source for handler ${handler}`);
+    const result = await build({ ...options, absWorkingDir: repoRoot, entryPoints: [entry], outdir: path.join(outDir, path.dirname(entry)), metafile: true, logLevel: 'warning' });
+    const [output, meta] = Object.entries(result.metafile.outputs).find(([file]) => !file.endsWith('.map'))!;
+    bundles.push({ name, file: path.resolve(repoRoot, output), bytes: meta.bytes, parts: partsOf(result.metafile, output) });
+  }
+  return bundles;
+};
+
+export interface ColdImport {
+  /** Median wall time of `require()` of the bundle, which reads and validates the configuration. */
+  ms: number;
+  /** Median CPU time of the same (user + system): what the import costs, whatever else runs. */
+  cpuMs: number;
+  /** Median peak resident memory of the process once the bundle is loaded. */
+  peakRssBytes: number;
+}
+
+/**
+ * What a handler module needs to load: every variable the configuration requires (dummy values;
+ * nothing connects at import) and the given Node options; nothing else of this process's
+ * environment (a loader such as tsx's must not weigh on the figures).
+ */
+const importEnv = (nodeOptions: string): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH,
+  STAGE: 'bench',
+  LDAP_URL: 'ldap://127.0.0.1:1389',
+  LDAP_BASE_DN: 'dc=keyper,dc=example,dc=org',
+  LDAP_BIND_DN: 'cn=Manager,dc=keyper,dc=example,dc=org',
+  LDAP_BIND_PASSWORD: 'bench',
+  JWT_SECRET: 'bench-secret-of-at-least-thirty-two-bytes',
+  NODE_OPTIONS: nodeOptions,
+});
+
+/** Run by `node -e` with the bundle's path as argument: one sample. */
+const IMPORT = `const { performance } = require('node:perf_hooks');
+const cpu = process.cpuUsage();
+const started = performance.now();
+require(process.argv[1]);
+const ms = performance.now() - started;
+const { user, system } = process.cpuUsage(cpu);
+process.stdout.write(JSON.stringify({ ms, cpuMs: (user + system) / 1000, maxRssKiB: process.resourceUsage().maxRSS }));`;
+
+interface Sample {
+  ms: number;
+  cpuMs: number;
+  maxRssKiB: number;
+}
+
+const sampleImport = async (file: string, nodeOptions: string): Promise<Sample> => {
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', IMPORT, file], { env: importEnv(nodeOptions), timeout: 30_000 });
+  return JSON.parse(stdout) as Sample;
+};
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/**
+ * Requires each file in `runs` fresh processes, taking the files in turn (so a busy moment of the
+ * machine weighs on all of them alike), after one unmeasured round that warms the file cache.
+ */
+const coldImports = async (files: string[], runs: number, nodeOptions = ''): Promise<ColdImport[]> => {
+  const samples = files.map((): Sample[] => []);
+  for (let round = 0; round <= runs; round += 1) {
+    for (const [index, file] of files.entries()) {
+      const sample = await sampleImport(file, nodeOptions);
+      if (round > 0) samples[index]!.push(sample);
+    }
+  }
+  return samples.map((s) => ({ ms: median(s.map((x) => x.ms)), cpuMs: median(s.map((x) => x.cpuMs)), peakRssBytes: median(s.map((x) => x.maxRssKiB)) * 1024 }));
+};
+
+const kb = (bytes: number): string => (bytes / 1024).toFixed(1);
+
+const table = (header: string[], rows: string[][]): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((v, i) => (i === 0 || i === cells.length - 1 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+};
+
+/** The functions' own NODE_OPTIONS (serverless.yml, provider.environment) when it is a literal. */
+const deployedNodeOptions = (yml: ServerlessYml): string | undefined => {
+  const declared = yml.provider?.environment?.NODE_OPTIONS;
+  return typeof declared === 'string' && !declared.includes('${') ? declared : undefined;
+};
+
+/**
+ * Builds and measures every function; prints one row each and whether all are within budget
+ * (size, and the median import time). Returns that verdict.
+ */
+export const benchBundles = async (runs = 9): Promise<boolean> => {
+  const outDir = await mkdtemp(path.join(tmpdir(), 'keyper-bundles-'));
+  try {
+    const yml = await readServerlessYml();
+    const bundles = await buildBundles(outDir);
+    const files = bundles.map((b) => b.file);
+    const plain = await coldImports(files, runs);
+    const nodeOptions = deployedNodeOptions(yml);
+    const deployed = nodeOptions === undefined ? undefined : await coldImports(files, runs, nodeOptions);
+    const rows = bundles.map((bundle, i) => [
+      bundle.name,
+      kb(bundle.bytes),
+      plain[i]!.ms.toFixed(1),
+      plain[i]!.cpuMs.toFixed(1),
+      deployed?.[i]!.ms.toFixed(1) ?? '-',
+      (plain[i]!.peakRssBytes / 2 ** 20).toFixed(0),
+      bundle.parts.slice(0, 4).map(([part, bytes]) => `${part} ${kb(bytes)}`).join(', '),
+    ]);
+    const sizeOk = bundles.every((b) => b.bytes <= MAX_BUNDLE_BYTES);
+    const importOk = plain.every((p) => p.ms <= MAX_IMPORT_MS);
+    console.log(`\nFunction bundles, built as serverless-esbuild builds them (minified; size without the source map), and their cold import`);
+    console.log(`(fresh node process: require() of the bundle, which reads the configuration; median of ${runs} runs; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)\n`);
+    console.log(
+      table(['function', 'bundle KB', 'import ms', 'import CPU ms', `ms with ${nodeOptions ?? 'NODE_OPTIONS'}`, 'peak RSS MB', 'largest parts (KB)'], rows),
+    );
+    const largest = Math.max(...bundles.map((b) => b.bytes));
+    const slowest = Math.max(...plain.map((p) => p.ms));
+    const slowestCpu = Math.max(...plain.map((p) => p.cpuMs));
+    console.log(`bundles ≤ ${kb(MAX_BUNDLE_BYTES)} KB: ${sizeOk ? 'all' : 'NOT all'} (largest ${kb(largest)} KB)`);
+    console.log(`imports ≤ ${MAX_IMPORT_MS} ms: ${importOk ? 'all' : 'NOT all'} (slowest ${slowest.toFixed(1)} ms, CPU ${slowestCpu.toFixed(1)} ms: CPU time is what the import costs, whatever else the machine runs)`);
+    return sizeOk && importOk;
+  } finally {
+    await rm(outDir, { recursive: true, force: true });
+  }
+};
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  benchBundles().then(
+    (within) => process.exit(within ? 0 : 1),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(2);
+    },
+  );
+}

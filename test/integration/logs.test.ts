@@ -1,0 +1,62 @@
+// Log lines of one request carry the same request id and the caller's source address, so that a
+// failed login or a refused host credential can be traced to the request line and to its origin.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { handler as login } from '../../functions/auth/login.js';
+import { handler as updateHost } from '../../functions/hosts/update.js';
+import { handler as authkeys } from '../../functions/public/authkeys.js';
+import { addHost, deleteEntries } from '../authkeys-helpers.js';
+import { ADMIN_PASSWORD, apiEvent, groupDN, hostDN, lambdaContext, tokenOf, uniqueName, type EventInput } from '../helpers.js';
+
+const host = uniqueName('loghost');
+let lines: Record<string, unknown>[] = [];
+let level: string | undefined;
+
+/** Invokes a handler from `sourceIp` and answers the log lines it wrote. */
+const linesOf = async (handler: typeof login, input: EventInput, sourceIp: string): Promise<Record<string, unknown>[]> => {
+  lines = [];
+  const event = apiEvent(input);
+  event.requestContext.http.sourceIp = sourceIp;
+  await handler(event, lambdaContext());
+  return lines;
+};
+
+beforeAll(async () => {
+  await addHost(host);
+  const admin = await tokenOf('admin', ADMIN_PASSWORD);
+  const reply = await updateHost(apiEvent({ method: 'PUT', route: '/api/hosts/{name}', pathParameters: { name: host }, token: admin, json: { rotateCredential: true } }), lambdaContext());
+  expect(reply.statusCode).toBe(200);
+});
+
+afterAll(async () => {
+  await deleteEntries([groupDN(host), hostDN(host)]);
+});
+
+beforeEach(() => {
+  level = process.env.LOG_LEVEL;
+  process.env.LOG_LEVEL = 'info';
+  const collect = (line: unknown) => void lines.push(JSON.parse(String(line)) as Record<string, unknown>);
+  vi.spyOn(console, 'log').mockImplementation(collect);
+  vi.spyOn(console, 'error').mockImplementation(collect);
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  if (level === undefined) delete process.env.LOG_LEVEL;
+  else process.env.LOG_LEVEL = level;
+});
+
+describe('every line of a request', () => {
+  it.each([
+    ['a failed login', login, { method: 'POST', route: '/api/login', json: { username: 'nosuchuser', password: 'wrong-password' } }, 'Login failed'],
+    ['a refused host credential', authkeys, { method: 'GET', route: '/api/authkeys', query: { username: 'alice', host } }, 'host credential missing or wrong'],
+  ] as const)('%s: the same request id as the request line, and the source address', async (_, handler, input, msg) => {
+    const written = await linesOf(handler, input, '203.0.113.7');
+    const request = written.find((line) => line.msg === 'request');
+    const event = written.find((line) => line.msg === msg);
+    expect(request).toBeDefined();
+    expect(event).toBeDefined();
+    expect(typeof request!.requestId).toBe('string');
+    expect(event).toMatchObject({ requestId: request!.requestId, sourceIp: '203.0.113.7' });
+    expect(request).toMatchObject({ sourceIp: '203.0.113.7' });
+  });
+});
