@@ -103,6 +103,12 @@ export const readEntry = async (client: Client, dn: string, attributes: string[]
   }
 };
 
+/**
+ * The most terms an OR filter of names should have. slapd tests every candidate against every term
+ * of an OR, so the cost grows with the square of the terms: 20,000 names took it minutes.
+ */
+export const MAX_OR_TERMS = 64;
+
 /** Searches one level below `base` (people, groups and hosts are flat). */
 export const searchChildren = async (
   client: Client,

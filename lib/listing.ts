@@ -28,6 +28,7 @@ import {
   type Filter,
 } from 'ldapts';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { MAX_OR_TERMS } from './directory.js';
 import { containerDN, type EntityKind } from './dn.js';
 import { acceptedEncoding, compressParts, encodedResult, maxBodyBytes, responseTooLarge } from './encoding.js';
 import { badRequest } from './errors.js';
@@ -257,10 +258,16 @@ const scanPage = async (client: Client, spec: ListSpec, baseDN: string, query: L
   const page = names.slice(0, query.limit);
   const last = page.at(-1);
   if (last === undefined) return { items: [] };
+  // The page's entries by name, a few dozen names per search (MAX_OR_TERMS), the searches at once.
+  const chunks = Array.from({ length: Math.ceil(page.length / MAX_OR_TERMS) }, (_, i) => page.slice(i * MAX_OR_TERMS, (i + 1) * MAX_OR_TERMS));
+  const results = await Promise.all(
+    chunks.map((chunk) => {
+      const named = new OrFilter({ filters: chunk.map(({ name }) => new EqualityFilter({ attribute: 'cn', value: name })) });
+      return client.search(container, { scope: 'one', filter: new AndFilter({ filters: [matching, named] }), attributes: spec.attributes });
+    }),
+  );
   const byKey = new Map<string, Entry>();
-  const named = new OrFilter({ filters: page.map(({ name }) => new EqualityFilter({ attribute: 'cn', value: name })) });
-  const entries = await client.search(container, { scope: 'one', filter: new AndFilter({ filters: [matching, named] }), attributes: spec.attributes });
-  for (const entry of entries.searchEntries) byKey.set(nameKey(rdnValue(entry.dn)), entry);
+  for (const entry of results.flatMap((result) => result.searchEntries)) byKey.set(nameKey(rdnValue(entry.dn)), entry);
   // An entry deleted between the two searches is simply not on the page.
   const items = page.flatMap(({ key }) => {
     const entry = byKey.get(key);

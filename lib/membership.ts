@@ -15,7 +15,7 @@ import {
 } from 'ldapts';
 import { ADMIN_GROUP } from './auth.js';
 import { containerDN, entityDN, normalizeDN, parseEntityDN, sameDN, type EntityKind } from './dn.js';
-import { readEntry, searchChildren, values } from './directory.js';
+import { MAX_OR_TERMS, readEntry, searchChildren, values } from './directory.js';
 import { badRequest } from './errors.js';
 import { placeholderMember } from './placeholder.js';
 import { unique } from './validation.js';
@@ -85,16 +85,13 @@ export interface ResolvedDNs {
 }
 
 /**
- * Up to this many names are looked up with an OR of equality filters. slapd tests every candidate
- * against every term of an OR, so its cost grows with the square of the names (20,000 names took
- * minutes); more names are looked up by listing the container's DNs (20,000 in about 0.1 s).
+ * The DNs of the entries named `names` in a container, as the directory holds them: by an OR of
+ * their names when they are few (see MAX_OR_TERMS), else by listing the container's DNs (20,000
+ * in about 0.1 s).
  */
-const MAX_NAMES_BY_FILTER = 64;
-
-/** The DNs of the entries named `names` in a container, as the directory holds them. */
 const existingDNs = async (client: Client, container: string, names: string[]): Promise<string[]> => {
   const filter =
-    names.length <= MAX_NAMES_BY_FILTER
+    names.length <= MAX_OR_TERMS
       ? new OrFilter({ filters: names.map((name) => new EqualityFilter({ attribute: 'cn', value: name })) })
       : new PresenceFilter({ attribute: 'objectClass' });
   return (await searchChildren(client, container, filter, ['1.1'], { paged: true })).map((entry) => entry.dn);
