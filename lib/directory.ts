@@ -68,13 +68,18 @@ const lower = (name: string): string => {
  */
 const normalised = new WeakMap<Entry, Attributes>();
 
+/** All attributes of an entry in one pass, for a caller that reads each entry once (a list's mapping). */
+export const readAttributes = (entry: Entry): Attributes => {
+  const map = new Map<string, string[]>();
+  for (const name of Object.keys(entry)) map.set(lower(name), asStrings(entry[name]!));
+  return map;
+};
+
 /** All attributes of an entry, normalised once (see above). */
 export const attributesOf = (entry: Entry): Attributes => {
   let attributes = normalised.get(entry);
   if (attributes === undefined) {
-    const map = new Map<string, string[]>();
-    for (const name of Object.keys(entry)) map.set(lower(name), asStrings(entry[name]!));
-    attributes = map;
+    attributes = readAttributes(entry);
     normalised.set(entry, attributes);
   }
   return attributes;

@@ -3,7 +3,7 @@
 // small `*User` operations at the end, which lib's handlers call.
 import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
-import { allOf, attributesOf, firstOf, searchChildren, value, values } from './directory.js';
+import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
 import { readEntity } from './entities.js';
 import type { ListSpec } from './listing.js';
@@ -105,7 +105,7 @@ export interface UserJson {
 
 /** One pass over the entry's attributes (attributesOf) and one parse of each stored key: lists map thousands. */
 export const toUserJson = (entry: Entry): UserJson => {
-  const attributes = attributesOf(entry);
+  const attributes = readAttributes(entry);
   const lockedTime = firstOf(attributes, 'pwdaccountlockedtime');
   const lock = lockedTime === undefined ? 'none' : lockState(lockFacts(entry));
   const keys = splitStoredKeys(attributes.get('sshpublickey') ?? []);
