@@ -1,6 +1,6 @@
 // The only place that opens LDAP connections: connect, bind, work, unbind in a `finally`, per
 // invocation. Also the small helpers that normalise ldapts' answers (string vs array values).
-import { Client, NoSuchObjectError, type Entry, type Filter, type SearchOptions } from 'ldapts';
+import { Client, NoSuchObjectError, SizeLimitExceededError, type Entry, type Filter, type SearchOptions } from 'ldapts';
 import { config, type LdapConfig } from './config.js';
 import { log } from './log.js';
 
@@ -124,4 +124,20 @@ export const searchChildren = async (
 ): Promise<Entry[]> => {
   const { searchEntries } = await client.search(base, { scope: 'one', filter, attributes, ...options });
   return searchEntries;
+};
+
+/**
+ * The DNs below `base` that match: one search, without a round trip per page of 500 (a fifth of
+ * the time of 20,000 names), when the service account may read that many at once (the rootdn, or
+ * `limits ... size=unlimited`); paged when its size limit says no.
+ */
+export const childDNs = async (client: Client, base: string, filter: Filter | string): Promise<string[]> => {
+  const read = async (options: Omit<SearchOptions, 'scope' | 'filter' | 'attributes'>) =>
+    (await searchChildren(client, base, filter, ['1.1'], options)).map((entry) => entry.dn);
+  try {
+    return await read({});
+  } catch (error) {
+    if (!(error instanceof SizeLimitExceededError)) throw error;
+    return read({ paged: { pageSize: 500 } });
+  }
 };

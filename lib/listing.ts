@@ -28,7 +28,7 @@ import {
   type Filter,
 } from 'ldapts';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { MAX_OR_TERMS } from './directory.js';
+import { childDNs, MAX_OR_TERMS } from './directory.js';
 import { containerDN, type EntityKind } from './dn.js';
 import { acceptedEncoding, compressParts, encodedResult, maxBodyBytes, responseTooLarge } from './encoding.js';
 import { badRequest } from './errors.js';
@@ -55,8 +55,6 @@ const MAX_NAME_LENGTH = 256;
  * (250 rather than 500 lowered the peak memory of a 20,000-user list by about 10 MB).
  */
 const READ_PAGE_SIZE = 250;
-/** Entries per LDAP page while reading names only (no more than slapd's default size limit). */
-const NAME_PAGE_SIZE = 500;
 
 // ---- names and their order ----
 
@@ -249,9 +247,8 @@ const scanPage = async (client: Client, spec: ListSpec, baseDN: string, query: L
   const matching = matchingFilter(spec, query.q);
   const afterKey = query.after === undefined ? undefined : nameKey(query.after);
   const filter = query.after === undefined ? matching : new AndFilter({ filters: [matching, notBefore(query.after)] });
-  const { searchEntries } = await client.search(container, { scope: 'one', filter, attributes: ['1.1'], paged: { pageSize: NAME_PAGE_SIZE } });
-  const names = searchEntries
-    .map((entry) => rdnValue(entry.dn))
+  const names = (await childDNs(client, container, filter))
+    .map(rdnValue)
     .map((name) => ({ name, key: nameKey(name) }))
     .filter(({ key }) => afterKey === undefined || key > afterKey)
     .sort((a, b) => compareKeys(a.key, b.key));
@@ -263,7 +260,8 @@ const scanPage = async (client: Client, spec: ListSpec, baseDN: string, query: L
   const results = await Promise.all(
     chunks.map((chunk) => {
       const named = new OrFilter({ filters: chunk.map(({ name }) => new EqualityFilter({ attribute: 'cn', value: name })) });
-      return client.search(container, { scope: 'one', filter: new AndFilter({ filters: [matching, named] }), attributes: spec.attributes });
+      // Paged (one page: no extra round trip) so that an account's size limit does not apply.
+      return client.search(container, { scope: 'one', filter: new AndFilter({ filters: [matching, named] }), attributes: spec.attributes, paged: { pageSize: MAX_OR_TERMS } });
     }),
   );
   const byKey = new Map<string, Entry>();

@@ -15,7 +15,7 @@ import {
 } from 'ldapts';
 import { ADMIN_GROUP } from './auth.js';
 import { containerDN, entityDN, normalizeDN, parseEntityDN, sameDN, type EntityKind } from './dn.js';
-import { MAX_OR_TERMS, readEntry, searchChildren, values } from './directory.js';
+import { childDNs, MAX_OR_TERMS, readEntry, values } from './directory.js';
 import { badRequest } from './errors.js';
 import { placeholderMember } from './placeholder.js';
 import { unique } from './validation.js';
@@ -94,7 +94,7 @@ const existingDNs = async (client: Client, container: string, names: string[]): 
     names.length <= MAX_OR_TERMS
       ? new OrFilter({ filters: names.map((name) => new EqualityFilter({ attribute: 'cn', value: name })) })
       : new PresenceFilter({ attribute: 'objectClass' });
-  return (await searchChildren(client, container, filter, ['1.1'], { paged: true })).map((entry) => entry.dn);
+  return childDNs(client, container, filter);
 };
 
 /**

@@ -325,21 +325,41 @@ describe('indexes', () => {
   });
 });
 
-describe('a directory that refuses searches over too many unchecked entries', () => {
+describe('a directory with limits on its service account', () => {
   let limited: Private | undefined;
+  const reader = `cn=reader,${baseDN()}`;
+  const sized = `cn=sized,${baseDN()}`;
+  beforeAll(async () => {
+    limited = await startPrivate({
+      databaseConfig: [
+        `access to * by dn.exact="${reader}" read by dn.exact="${sized}" read by * break`,
+        `limits dn.exact="${reader}" size.unchecked=2`,
+        // Two entries per search, any number through paged results.
+        `limits dn.exact="${sized}" size.soft=2 size.hard=2 size.prtotal=unlimited`,
+      ],
+    });
+    await withLocal(limited.url, async (client) => {
+      for (const dn of [reader, sized]) {
+        await client.add(dn, { objectClass: ['top', 'applicationProcess', 'simpleSecurityObject'], cn: dn.slice(3, dn.indexOf(',')), userPassword: 'reader-password' });
+      }
+      await addAll(client, ['s1', 's2', 's3', 's4', 's5']);
+    });
+  });
   afterAll(() => stopPrivate(limited));
 
-  it('answers 503 and warns once per cold start', async () => {
-    const reader = `cn=reader,${baseDN()}`;
-    limited = await startPrivate({
-      databaseConfig: [`access to * by dn.exact="${reader}" read by * break`, `limits dn.exact="${reader}" size.unchecked=2`],
+  it('that caps entries per search still lists and pages everything (paged reads)', async () => {
+    await against({ LDAP_URL: limited!.url, LDAP_BIND_DN: sized, LDAP_BIND_PASSWORD: 'reader-password' }, async () => {
+      const token = await tokenOf('admin', ADMIN_PASSWORD);
+      const whole = ((await list(listUsers, '/api/users', undefined, token)).body as Named[]).map((u) => u.cn);
+      expect(whole).toEqual(['admin', 'alice', 'bob', 's1', 's2', 's3', 's4', 's5']);
+      expect((await walk(listUsers, '/api/users', 3, {}, token)).names).toEqual(whole);
     });
-    await withLocal(limited.url, (client) =>
-      client.add(reader, { objectClass: ['top', 'applicationProcess', 'simpleSecurityObject'], cn: 'reader', userPassword: 'reader-password' }),
-    );
+  });
+
+  it('that refuses searches over too many unchecked entries: 503, and a warning once per cold start', async () => {
     const warnings = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
-      await against({ LDAP_URL: limited.url, LDAP_BIND_DN: reader, LDAP_BIND_PASSWORD: 'reader-password', LOG_LEVEL: 'warn' }, async () => {
+      await against({ LDAP_URL: limited!.url, LDAP_BIND_DN: reader, LDAP_BIND_PASSWORD: 'reader-password', LOG_LEVEL: 'warn' }, async () => {
         const token = await tokenOf('admin', ADMIN_PASSWORD);
         for (let i = 0; i < 3; i += 1) {
           const reply = await list(listUsers, '/api/users', undefined, token);
