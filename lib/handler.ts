@@ -12,6 +12,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { Client } from 'ldapts';
 import type * as z from './zod.js';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
+import { browserSafety } from './browser.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { responseEncoding } from './encoding.js';
@@ -118,6 +119,34 @@ const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<E
   return [malformedIsBadRequest(httpJsonBodyParser<Event>({ disableContentTypeError: true })), malformedIsBadRequest(formParser)];
 };
 
+/** What a route was built with, readable on its handler (test/e2e/openapi.test.ts checks the API description against it). */
+export interface RouteFacts {
+  access: Access;
+  body?: z.ZodMiniType<unknown>;
+}
+
+const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts): THandler & { route: RouteFacts } =>
+  Object.assign(handler, { route: facts });
+
+/** What every function does around its work: log, browser headers, error responses, header names. */
+const commonMiddlewares = (): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+  middy<Event, Result, Error, KeyperContext>()
+    .use(requestLog())
+    // Its `after` runs last but the log's: it compresses and measures the response as it will leave.
+    .use(responseEncoding())
+    // Before the error handler, so that its error responses get them too.
+    .use(browserSafety(config().corsOrigins))
+    .use(httpErrorHandler({ logger: false }))
+    .use(errorResponder())
+    .use(httpHeaderNormalizer());
+
+/** A route that needs neither a token nor the directory (the API description, CORS preflight). */
+export const routeWithoutDirectory = (work: (event: Event) => Promise<Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+  withFacts(
+    commonMiddlewares().handler((event, context) => withLogFields(lineFields(event, context), () => work(event))),
+    { access: 'public' },
+  );
+
 export function route<TBody = undefined>(
   options: RouteOptions<TBody> & { access: 'public' },
   work: (invocation: Invocation<TBody, undefined>) => Promise<Result>,
@@ -145,12 +174,7 @@ export function route<TBody>(
         return work({ event, client, caller: caller as never, body });
       });
     });
-  let handler = middy<Event, Result, Error, KeyperContext>()
-    .use(requestLog())
-    .use(httpErrorHandler({ logger: false }))
-    .use(errorResponder())
-    .use(httpHeaderNormalizer())
-    .use(responseEncoding());
+  let handler = commonMiddlewares();
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
-  return handler.handler(core);
+  return withFacts(handler.handler(core), { access: options.access, body: options.body });
 }

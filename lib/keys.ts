@@ -123,7 +123,7 @@ export type KeyChange = KeyAddition | KeyRemoval;
  * addition, so a 400 names the fields of the schema that applies (a union would say only
  * "Invalid input").
  */
-const keyChange = z.pipe(
+export const keyChange = z.pipe(
   z.unknown(),
   z.transform((entry, ctx): KeyChange => {
     const result = isRecord(entry) && entry.keyid !== undefined ? KeyRemovalSchema.safeParse(entry) : KeyAdditionSchema.safeParse(entry);

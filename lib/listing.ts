@@ -33,6 +33,8 @@ import { containerDN, type EntityKind } from './dn.js';
 import { acceptedEncoding, compressParts, encodedResult, maxBodyBytes, responseTooLarge } from './encoding.js';
 import { badRequest } from './errors.js';
 import { log } from './log.js';
+import { parseInput, present } from './validation.js';
+import * as z from './zod.js';
 
 /** What a list needs to know about an entity kind. */
 export interface ListSpec {
@@ -50,6 +52,7 @@ export const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
 const MAX_QUERY_LENGTH = 100;
 const MAX_NAME_LENGTH = 256;
+const NO_CONTROL_CHARACTERS = /^[^\p{Cc}\u2028\u2029]*$/u;
 /**
  * Entries per LDAP page while reading a whole list: bounds what is held before it is mapped
  * (250 rather than 500 lowered the peak memory of a 20,000-user list by about 10 MB).
@@ -97,8 +100,6 @@ export interface ListQuery {
   q?: string;
 }
 
-const hasControlCharacters = (s: string): boolean => /[\p{Cc}\u2028\u2029]/u.test(s);
-
 /** A cursor: the kind and the last name of a page, as base64url JSON. Opaque to clients. */
 export const encodeCursor = (kind: EntityKind, after: string): string => Buffer.from(JSON.stringify({ k: kind, after })).toString('base64url');
 
@@ -108,7 +109,7 @@ export const encodeCursor = (kind: EntityKind, after: string): string => Buffer.
  * object (escaped), so a forged cursor can only ask for what an admin may list anyway.
  */
 export const decodeCursor = (kind: EntityKind, cursor: string): string => {
-  const invalid = () => badRequest('Invalid cursor', { errors: { cursor: 'not a cursor of this list: use the Link header of the previous page' } });
+  const invalid = () => badRequest('Invalid input: cursor', { errors: { cursor: 'is not a cursor of this list: use the Link header of the previous page' } });
   if (cursor.length > 2 * MAX_NAME_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
   let parsed: unknown;
   try {
@@ -117,30 +118,32 @@ export const decodeCursor = (kind: EntityKind, cursor: string): string => {
     throw invalid();
   }
   const { k, after } = (parsed ?? {}) as { k?: unknown; after?: unknown };
-  if (k !== kind || typeof after !== 'string' || after === '' || after.length > MAX_NAME_LENGTH || hasControlCharacters(after)) throw invalid();
+  if (k !== kind || typeof after !== 'string' || after === '' || after.length > MAX_NAME_LENGTH || !NO_CONTROL_CHARACTERS.test(after)) throw invalid();
   return after;
 };
 
+/** `?limit=`, `?cursor=` and `?q=` of a list; other query parameters are ignored. */
+export const ListQuerySchema = z.object({
+  limit: z.optional(
+    z.pipe(
+      z.string().check(z.regex(/^\d{1,4}$/, `must be a whole number from 1 to ${MAX_LIMIT}`)),
+      z.pipe(z.transform(Number), z.number().check(z.gte(1, `must be a whole number from 1 to ${MAX_LIMIT}`), z.lte(MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`))),
+    ),
+  ),
+  /** Opaque: the Link header of the previous page gives it. */
+  cursor: z.optional(z.string().check(z.maxLength(2 * MAX_NAME_LENGTH, 'is not a cursor of this list'), z.regex(/^[A-Za-z0-9_-]+$/, 'is not a cursor of this list'))),
+  /** A prefix of the name (users: or of the display name or mail), any case. */
+  q: z.optional(z.string().check(z.maxLength(MAX_QUERY_LENGTH, `must be at most ${MAX_QUERY_LENGTH} characters`), z.regex(NO_CONTROL_CHARACTERS, 'must not contain control characters'))),
+});
+
 /** The list parameters of a request; 400 naming the parameter that is wrong. */
 export const parseListQuery = (event: APIGatewayProxyEventV2, kind: EntityKind): ListQuery => {
-  const params = event.queryStringParameters ?? {};
-  const query: ListQuery = {};
-  if (params.limit !== undefined) {
-    const limit = /^\d{1,4}$/.test(params.limit) ? Number(params.limit) : NaN;
-    if (!(limit >= 1 && limit <= MAX_LIMIT)) throw badRequest('Invalid limit', { errors: { limit: `must be a whole number from 1 to ${MAX_LIMIT}` } });
-    query.limit = limit;
-  }
-  if (params.cursor !== undefined) {
-    query.after = decodeCursor(kind, params.cursor);
-    query.limit ??= DEFAULT_LIMIT;
-  }
-  if (params.q !== undefined && params.q !== '') {
-    if (params.q.length > MAX_QUERY_LENGTH || hasControlCharacters(params.q)) {
-      throw badRequest('Invalid q', { errors: { q: `must be at most ${MAX_QUERY_LENGTH} characters, without control characters` } });
-    }
-    query.q = params.q;
-  }
-  return query;
+  const params = parseInput(ListQuerySchema, event.queryStringParameters ?? {});
+  return {
+    ...present('limit', params.limit ?? (params.cursor === undefined ? undefined : DEFAULT_LIMIT)),
+    ...present('after', params.cursor === undefined ? undefined : decodeCursor(kind, params.cursor)),
+    ...present('q', params.q === '' ? undefined : params.q),
+  };
 };
 
 // ---- filters and controls ----

@@ -35,6 +35,8 @@ export async function setup(project: TestProject): Promise<void> {
     LDAP_TIMEOUT_MS: '5000',
     JWT_SECRET: randomBytes(32).toString('hex'),
     KEYPER_ADMIN_PASSWORD: 'keyper-admin',
+    // Two console origins: CORS answers name the allowed one and vary by Origin (test/e2e/cors.test.ts).
+    CORS_ORIGINS: 'https://console.example.org,http://localhost:5173',
     // Request lines would drown the test report; failures are still logged.
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
   };

@@ -71,6 +71,9 @@ const ROUTES: Record<string, Row> = {
   'DELETE /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: await scratch('hosts'), status: 200 }) },
   'GET /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'POST /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
+  'GET /api/health': { access: 'public', sample: async () => ({ path: '/health', status: 200 }) },
+  'GET /api/openapi.json': { access: 'public', sample: async () => ({ path: '/openapi.json', status: 200 }) },
+  'OPTIONS /api/{proxy+}': { access: 'public', sample: async () => ({ path: '/users', status: 204 }) },
 };
 
 /** The routes serverless.yml declares, as "METHOD /path". */
