@@ -1,6 +1,7 @@
 // Responses that fit Lambda: compressed (br or gzip) when the client accepts it, and never larger
 // than a synchronous Lambda response may be. A response that would not fit is refused with a 400
 // that says how to ask for less (?limit=), instead of a runtime error the client cannot read.
+// Routes whose answers can be large (lists, groups) use it (lib/handler.ts, option `encoding`).
 import { brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliOptions } from 'node:zlib';
 import type middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';

@@ -1,7 +1,7 @@
 // The one factory that turns business logic into a Lambda handler. Every function file is
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
 // Order per request: parse body → check the token (no directory yet) → open directory → read the
-// caller's entry, authorize → validate → work → unbind → compress when accepted (lib/encoding.ts);
+// caller's entry, authorize → validate → work → unbind (→ compress, on routes with large answers);
 // every error becomes a JSON `{"msg": ...}` response in one place (errorResponder).
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
@@ -15,7 +15,6 @@ import { authenticate, verifyCaller, type Access, type Caller } from './auth.js'
 import { browserSafety } from './browser.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
-import { responseEncoding } from './encoding.js';
 import { badRequest, toApiError } from './errors.js';
 import { refusedSearchError } from './indexes.js';
 import { log, withLogFields } from './log.js';
@@ -51,6 +50,12 @@ interface RouteOptions<TBody> {
   body?: z.ZodMiniType<TBody>;
   /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
   form?: boolean;
+  /**
+   * For routes whose answers can be large (lists, groups): lib/encoding.ts's responseEncoding(),
+   * which compresses them when the client accepts it and refuses those over Lambda's limit.
+   * Passed in by those routes, so that the other functions' bundles do without it.
+   */
+  encoding?: middy.MiddlewareObj<Event, Result>;
 }
 
 /** What every log line of a request carries: Lambda's request id and the client's address. */
@@ -129,11 +134,11 @@ const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts
   Object.assign(handler, { route: facts });
 
 /** What every function does around its work: log, browser headers, error responses, header names. */
-const commonMiddlewares = (): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
   middy<Event, Result, Error, KeyperContext>()
     .use(requestLog())
     // Its `after` runs last but the log's: it compresses and measures the response as it will leave.
-    .use(responseEncoding())
+    .use(encoding ?? {})
     // Before the error handler, so that its error responses get them too.
     .use(browserSafety(config().corsOrigins))
     .use(httpErrorHandler({ logger: false }))
@@ -174,7 +179,7 @@ export function route<TBody>(
         return work({ event, client, caller: caller as never, body });
       });
     });
-  let handler = commonMiddlewares();
+  let handler = commonMiddlewares(options.encoding);
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
   return withFacts(handler.handler(core), { access: options.access, body: options.body });
 }
