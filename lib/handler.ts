@@ -138,7 +138,7 @@ const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy
   middy<Event, Result, Error, KeyperContext>()
     .use(requestLog())
     // Its `after` runs last but the log's: it compresses and measures the response as it will leave.
-    .use(encoding ?? {})
+    .use(encoding === undefined ? [] : [encoding])
     // Before the error handler, so that its error responses get them too.
     .use(browserSafety(config().corsOrigins))
     .use(httpErrorHandler({ logger: false }))
