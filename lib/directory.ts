@@ -63,8 +63,8 @@ const lower = (name: string): string => {
 
 /**
  * Entries are read-only once ldapts hands them over, so each is normalised once, in one pass over
- * its attributes, the first time one of them is asked for (a list maps 20,000 entries × a dozen
- * lookups: a scan per lookup was most of its time).
+ * its attributes, the first time `value`/`values` ask for one of them (a scan of every attribute
+ * per lookup was most of the time of a 20,000-user list).
  */
 const normalised = new WeakMap<Entry, Attributes>();
 

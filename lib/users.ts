@@ -103,7 +103,7 @@ export interface UserJson {
   sshPublicCerts: StoredKey[];
 }
 
-/** One pass over the entry's attributes (attributesOf) and one parse of each stored key: lists map thousands. */
+/** One pass over the entry's attributes (readAttributes) and one parse of each stored key: lists map thousands. */
 export const toUserJson = (entry: Entry): UserJson => {
   const attributes = readAttributes(entry);
   const lockedTime = firstOf(attributes, 'pwdaccountlockedtime');
