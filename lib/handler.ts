@@ -1,8 +1,8 @@
 // The one factory that turns business logic into a Lambda handler. Every function file is
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
 // Order per request: parse body → check the token (no directory yet) → open directory → read the
-// caller's entry, authorize → validate → work → unbind; every error becomes a JSON `{"msg": ...}`
-// response in one place (errorResponder).
+// caller's entry, authorize → validate → work → unbind (→ compress, on routes with large answers);
+// every error becomes a JSON `{"msg": ...}` response in one place (errorResponder).
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
@@ -17,6 +17,7 @@ import { browserSafety } from './browser.js';
 import { config } from './config.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
+import { refusedSearchError } from './indexes.js';
 import { log, withLogFields } from './log.js';
 import { parseInput } from './validation.js';
 
@@ -57,6 +58,12 @@ interface RouteOptions<TBody> {
    * lib/cakeys.ts, which only those routes bundle), read once per cold start.
    */
   ca?: CaMiddleware;
+  /**
+   * For routes whose answers can be large (lists, groups): lib/encoding.ts's responseEncoding(),
+   * which compresses them when the client accepts it and refuses those over Lambda's limit.
+   * Passed in by those routes, so that the other functions' bundles do without it.
+   */
+  encoding?: middy.MiddlewareObj<Event, Result>;
 }
 
 /** What every log line of a request carries: Lambda's request id and the client's address. */
@@ -68,7 +75,7 @@ const lineFields = (event: Event, context: Context): Record<string, unknown> => 
 /** Shapes every error as `{"msg": ...}` with the right status and logs what the client is not told. */
 const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => ({
   onError: (request) => {
-    const apiError = toApiError(request.error);
+    const apiError = refusedSearchError(request.error) ?? toApiError(request.error);
     if (apiError.statusCode >= 500) {
       log('error', 'request failed', {
         ...lineFields(request.event, request.context),
@@ -142,9 +149,11 @@ const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts
   Object.assign(handler, { route: facts });
 
 /** What every function does around its work: log, browser headers, error responses, header names. */
-const commonMiddlewares = (): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
   middy<Event, Result, Error, KeyperContext>()
     .use(requestLog())
+    // Its `after` runs last but the log's: it compresses and measures the response as it will leave.
+    .use(encoding === undefined ? [] : [encoding])
     // Before the error handler, so that its error responses get them too.
     .use(browserSafety(config().corsOrigins))
     .use(httpErrorHandler({ logger: false }))
@@ -185,7 +194,7 @@ export function route<TBody>(
         return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
       });
     });
-  let handler = commonMiddlewares();
+  let handler = commonMiddlewares(options.encoding);
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
   if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
   return withFacts(handler.handler(core), { access: options.access, body: options.body });

@@ -9,7 +9,8 @@ import { HOSTS_GROUP } from './auth.js';
 import { value, values } from './directory.js';
 import { entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
-import { listEntities, readEntity } from './entities.js';
+import { readEntity } from './entities.js';
+import type { ListSpec } from './listing.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertChanges, signKeys, type NewCert } from './certs.js';
@@ -155,8 +156,10 @@ export const hostDN = (name: string, baseDN: string): string => entityDN('host',
 
 export const readHost = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'host', name, baseDN, HOST_ATTRIBUTES);
 
-export const listHosts = async (client: Client, baseDN: string): Promise<HostJson[]> =>
-  (await listEntities(client, 'host', 'device', baseDN, HOST_ATTRIBUTES)).map((entry) => toHostJson(entry, baseDN));
+/** How GET /api/hosts lists hosts (lib/listing.ts); ?q= matches a name prefix. */
+export const hostList = (baseDN: string): ListSpec => ({
+  kind: 'host', objectClass: 'device', attributes: HOST_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toHostJson(entry, baseDN),
+});
 
 /** The owners as the directory holds their DNs; 400 naming those that are not existing users. */
 const resolveOwners = async (client: Client, dns: string[], baseDN: string): Promise<string[]> => {

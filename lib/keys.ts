@@ -41,6 +41,17 @@ export const storedValues = (raw: string[]): StoredValue[] =>
 
 export const parseStoredKeys = (raw: string[]): StoredKey[] => storedValues(raw).map(({ key }) => key);
 
+/** The stored keys of a response, each value parsed once: plain keys, and keys with certificates (keytype 1). */
+export const splitStoredKeys = (raw: readonly string[]): { plain: StoredKey[]; certs: StoredKey[] } => {
+  const plain: StoredKey[] = [];
+  const certs: StoredKey[] = [];
+  for (const value of raw) {
+    const key = parseStoredValue(value);
+    if (key !== undefined) (isPlainKey(key) ? plain : certs).push(key);
+  }
+  return { plain, certs };
+};
+
 /** Plain public keys: keytype 0, or no keytype at all (Keyper's older values), as Keyper sorts them. */
 export const isPlainKey = (key: StoredKey): boolean => key.keytype !== 1;
 

@@ -9,12 +9,13 @@ import {
   NoSuchAttributeError,
   ObjectClassViolationError,
   OrFilter,
+  PresenceFilter,
   TypeOrValueExistsError,
   type Client,
 } from 'ldapts';
 import { ADMIN_GROUP } from './auth.js';
 import { containerDN, entityDN, normalizeDN, parseEntityDN, sameDN, type EntityKind } from './dn.js';
-import { readEntry, searchChildren, values } from './directory.js';
+import { childDNs, MAX_OR_TERMS, readEntry, values } from './directory.js';
 import { badRequest } from './errors.js';
 import { placeholderMember } from './placeholder.js';
 import { unique } from './validation.js';
@@ -24,8 +25,11 @@ const change = (operation: 'add' | 'delete', memberDN: string): Change =>
 
 export const isPlaceholder = (dn: string, baseDN: string): boolean => sameDN(dn, placeholderMember(baseDN));
 
-/** Members as the API shows them: without the placeholder. */
-export const realMembers = (members: string[], baseDN: string): string[] => members.filter((dn) => !isPlaceholder(dn, baseDN));
+/** Members as the API shows them: without the placeholder (only DNs that mention it are normalised). */
+export const realMembers = (members: string[], baseDN: string): string[] => {
+  const placeholder = normalizeDN(placeholderMember(baseDN));
+  return members.filter((dn) => !/placeholder/i.test(dn) || normalizeDN(dn) !== placeholder);
+};
 
 /** Adds `memberDN` to a group (no-op if already there) and drops the placeholder if present. */
 export const addMember = async (client: Client, groupDN: string, memberDN: string, baseDN: string): Promise<void> => {
@@ -81,9 +85,22 @@ export interface ResolvedDNs {
 }
 
 /**
- * Looks up DNs of users, hosts or groups: one search per container, an OR of escaped cn equality
- * filters, so a list of any length costs at most three searches. DNs that do not parse as
- * `cn=<valid name>,<container>,<base>` of an allowed kind are missing without a lookup.
+ * The DNs of the entries named `names` in a container, as the directory holds them: by an OR of
+ * their names when they are few (see MAX_OR_TERMS), else by listing the container's DNs (20,000
+ * in about 0.1 s).
+ */
+const existingDNs = async (client: Client, container: string, names: string[]): Promise<string[]> => {
+  const filter =
+    names.length <= MAX_OR_TERMS
+      ? new OrFilter({ filters: names.map((name) => new EqualityFilter({ attribute: 'cn', value: name })) })
+      : new PresenceFilter({ attribute: 'objectClass' });
+  return childDNs(client, container, filter);
+};
+
+/**
+ * Looks up DNs of users, hosts or groups: one search per container, so a list of any length costs
+ * at most three searches. DNs that do not parse as `cn=<valid name>,<container>,<base>` of an
+ * allowed kind are missing without a lookup.
  */
 export const resolveEntities = async (client: Client, dns: string[], kinds: EntityKind[], baseDN: string): Promise<ResolvedDNs> => {
   const named = dns.map((dn) => ({ dn, parsed: parseEntityDN(dn, baseDN) }));
@@ -91,10 +108,7 @@ export const resolveEntities = async (client: Client, dns: string[], kinds: Enti
   for (const kind of kinds) {
     const names = unique(named.flatMap(({ parsed }) => (parsed?.kind === kind ? [parsed.name] : [])));
     if (names.length === 0) continue;
-    const filter = new OrFilter({ filters: names.map((name) => new EqualityFilter({ attribute: 'cn', value: name })) });
-    for (const entry of await searchChildren(client, containerDN(kind, baseDN), filter, ['cn'], { paged: true })) {
-      existing.set(normalizeDN(entry.dn), entry.dn);
-    }
+    for (const dn of await existingDNs(client, containerDN(kind, baseDN), names)) existing.set(normalizeDN(dn), dn);
   }
   const found = new Map<string, string>();
   const missing: string[] = [];

@@ -13,6 +13,7 @@ import { GroupCreateSchema, GroupUpdateSchema } from './groups.js';
 import type { HostJson } from './hosts.js';
 import { HostCreateSchema, HostUpdateSchema } from './hosts.js';
 import { keyChange, KeyAdditionSchema, KeyRemovalSchema } from './keys.js';
+import { ListQuerySchema } from './listing.js';
 import { LoginSchema, type LoginResult } from './login.js';
 import { AuthprincParamsSchema, HostCertParamsSchema, UserCertParamsSchema } from './publiccerts.js';
 import { UserCreateSchema, UserUpdateSchema, type UserJson } from './users.js';
@@ -157,7 +158,10 @@ const entityRoutes = (
 ): Record<string, Operation> => {
   const plural = `${id}s`;
   return {
-    [`GET /api/${area}`]: { operationId: `list${plural}`, summary: `List ${area}`, access: 'admin', responses: { 200: json(many, `Every ${kind}`) } },
+    [`GET /api/${area}`]: {
+      operationId: `list${plural}`, summary: `List ${area}: all, or a page with ?limit= (the next in the Link header, rel="next")`, access: 'admin', query: ListQuerySchema,
+      responses: { 200: json(many, `Every ${kind} by name, or a page of them`) },
+    },
     [`GET /api/${area}/{name}`]: {
       operationId: `get${id}`, summary: `One ${kind}`, access: access.read, name: kind,
       responses: { 200: json(many, `The ${kind}, as a one-element array (as Keyper answers)`) },

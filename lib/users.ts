@@ -3,9 +3,10 @@
 // small `*User` operations at the end, which lib's handlers call.
 import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
-import { searchChildren, value, values } from './directory.js';
+import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
-import { listEntities, readEntity } from './entities.js';
+import { readEntity } from './entities.js';
+import type { ListSpec } from './listing.js';
 import { badRequest, forbidden } from './errors.js';
 import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
@@ -16,10 +17,10 @@ import {
   expiryAfter,
   initialKeyValues,
   keyChanges,
-  parseStoredKeys,
   planKeyChanges,
   restoreKeyValue,
   revokeRemovedKeys,
+  splitStoredKeys,
   storedValues,
   validitySeconds,
   type KeyPlan,
@@ -27,7 +28,7 @@ import {
   type StoredKey,
 } from './keys.js';
 import type { CertificateAuthorities } from './cakeys.js';
-import { applyCertPlan, certJson, initialCertValues, isCertificate, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
+import { applyCertPlan, certJson, initialCertValues, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim } from './principals.js';
 import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
 import { replace, undo } from './writes.js';
@@ -49,13 +50,28 @@ export interface Info {
 export const DEFAULT_INFO: Info = { duration: 1, durationUnit: 'Days' };
 
 /** Reads `info`, including Keyper's form where duration is a string; falls back to the default. */
-export const parseInfo = (raw: string | undefined): Info => {
+const readInfo = (raw: string | undefined): Info => {
   try {
     const parsed = z.object({ duration, durationUnit }).safeParse(JSON.parse(raw ?? ''));
     return parsed.success ? parsed.data : DEFAULT_INFO;
   } catch {
     return DEFAULT_INFO;
   }
+};
+
+/** Parsed `info` values: a directory holds few distinct ones, so each is read once per process. */
+const parsedInfo = new Map<string, Readonly<Info>>();
+
+/** `info` as readInfo reads it, from the cache when that value was read before. */
+export const parseInfo = (raw: string | undefined): Info => {
+  if (raw === undefined) return DEFAULT_INFO;
+  let info = parsedInfo.get(raw);
+  if (info === undefined) {
+    info = Object.freeze(readInfo(raw));
+    if (parsedInfo.size >= 1_000) parsedInfo.clear();
+    parsedInfo.set(raw, info);
+  }
+  return info;
 };
 
 /** Replaces duration/durationUnit in an existing `info` document, keeping any other keys. */
@@ -91,26 +107,31 @@ export interface UserJson {
   sshPublicCerts: StoredKey[];
 }
 
+/** One pass over the entry's attributes (readAttributes) and one parse of each stored key: lists map thousands. */
 export const toUserJson = (entry: Entry): UserJson => {
-  const lockedTime = value(entry, 'pwdAccountLockedTime');
-  const lock = lockState(lockFacts(entry));
-  const keys = parseStoredKeys(values(entry, 'sshPublicKey'));
+  const attributes = readAttributes(entry);
+  const lockedTime = firstOf(attributes, 'pwdaccountlockedtime');
+  const lock = lockedTime === undefined ? 'none' : lockState(lockFacts(entry));
+  const keys = splitStoredKeys(attributes.get('sshpublickey') ?? []);
+  const { duration, durationUnit } = parseInfo(firstOf(attributes, 'info'));
+  const cn = firstOf(attributes, 'cn') ?? '';
   return {
     dn: entry.dn,
-    cn: value(entry, 'cn') ?? '',
-    uid: value(entry, 'uid') ?? value(entry, 'cn') ?? '',
-    sn: value(entry, 'sn') ?? '',
-    givenName: value(entry, 'givenName') ?? '',
-    ...present('displayName', value(entry, 'displayName')),
-    ...present('mail', value(entry, 'mail')),
+    cn,
+    uid: firstOf(attributes, 'uid') ?? cn,
+    sn: firstOf(attributes, 'sn') ?? '',
+    givenName: firstOf(attributes, 'givenname') ?? '',
+    ...present('displayName', firstOf(attributes, 'displayname')),
+    ...present('mail', firstOf(attributes, 'mail')),
     accountLocked: lock !== 'none',
     ...present('lockReason', lock === 'none' ? undefined : lock),
     ...present('pwdAccountLockedTime', lockedTime),
-    memberOfs: values(entry, 'memberOf'),
-    principal: values(entry, 'pseudonym'),
-    ...parseInfo(value(entry, 'info')),
-    sshPublicKeys: keys.filter((k) => k.keytype !== 1),
-    sshPublicCerts: keys.filter(isCertificate).map(certJson),
+    memberOfs: allOf(attributes, 'memberof'),
+    principal: allOf(attributes, 'pseudonym'),
+    duration,
+    durationUnit,
+    sshPublicKeys: keys.plain,
+    sshPublicCerts: keys.certs.map(certJson),
   };
 };
 
@@ -241,8 +262,8 @@ export const userDN = (name: string, baseDN: string): string => entityDN('user',
 
 export const readUser = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'user', name, baseDN, USER_ATTRIBUTES);
 
-export const listUsers = async (client: Client, baseDN: string): Promise<UserJson[]> =>
-  (await listEntities(client, 'user', 'inetOrgPerson', baseDN, USER_ATTRIBUTES)).map(toUserJson);
+/** How GET /api/users lists users (lib/listing.ts); ?q= matches a name, display name or mail prefix. */
+export const USER_LIST: ListSpec = { kind: 'user', objectClass: 'inetOrgPerson', attributes: USER_ATTRIBUTES, searchable: ['cn', 'displayName', 'mail'], toJson: toUserJson };
 
 /** The memberOfs as the directory spells the groups' DNs, once each; 400 naming those that are not existing groups. */
 const resolveGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {

@@ -3,7 +3,9 @@
 // 1,000 users × 2 keys and 50 hosts straight into the directory, then measures the same requests
 // (a) over HTTP through serverless-offline, (b) by invoking the handler directly and (c) as the
 // raw LDAP lower bound (connect, bind, the handler's two searches, unbind with ldapts), each one
-// at a time and 10 at a time. Prints a table; asserts nothing; cleans up after itself.
+// at a time and 10 at a time. Then the lists (scripts/bench-lists.ts: users at 1,000 and 20,000,
+// a 20,000-member group); `npm run bench -- --lists-only` runs only those. Prints tables; asserts
+// nothing; cleans up after itself.
 // First, before any server runs: the size and cold import of every function's bundle
 // (scripts/bundles.ts); `npm run bench -- --bundles-only` prints those rows alone.
 // Then its own section for certificates: /api/authprinc (a certificate on each sampled user) and
@@ -25,6 +27,7 @@ import { generateCaKey } from '../lib/sshca.js';
 import { certificateValidity, randomSerial, signCertificate } from '../lib/sshcert.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
 import { USER_OBJECT_CLASSES } from '../lib/users.js';
+import { benchLists } from './bench-lists.js';
 import { benchBundles } from './bundles.js';
 import { startDirectory, type RunningDirectory } from './directory.js';
 import { startOffline, type RunningOffline } from './offline.js';
@@ -363,7 +366,14 @@ const main = async (): Promise<void> => {
     const ldapPort = await freePort();
     const bind = { dn: `cn=Manager,${BASE_DN}`, password: randomBytes(12).toString('hex') };
     const t0 = performance.now();
-    directory = await startDirectory({ dataDir: path.join(dataDir, 'slapd'), port: ldapPort, baseDN: BASE_DN, bindDN: bind.dn, bindPassword: bind.password, adminPassword: 'keyper-admin', reset: true });
+    // dbnosync: a throwaway directory, seeded with tens of thousands of entries in a few minutes.
+    const directoryOptions = { dataDir: path.join(dataDir, 'slapd'), port: ldapPort, baseDN: BASE_DN, bindDN: bind.dn, bindPassword: bind.password, adminPassword: 'keyper-admin', databaseConfig: ['dbnosync'] };
+    directory = await startDirectory({ ...directoryOptions, reset: true });
+    /** The same directory and data, restarted with the sssvlv overlay (pages by sorted views). */
+    const restartWithSortedViews = async (): Promise<void> => {
+      await directory?.stop();
+      directory = await startDirectory({ ...directoryOptions, reset: false, sortedViews: true });
+    };
     const seeded = await seed(directory.url, bind);
     console.log(`bench: slapd on ${directory.url} seeded with ${USERS} users × 2 keys and ${HOSTS} hosts in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -379,6 +389,11 @@ const main = async (): Promise<void> => {
     };
     Object.assign(process.env, env);
     reloadConfig();
+    // `npm run bench -- --lists-only`: only the lists section (it needs the same seeded directory).
+    if (process.argv.includes('--lists-only')) {
+      await benchLists({ url: directory.url, bind, baseDN: BASE_DN, env, seededUsers: USERS, adminPassword: 'keyper-admin', sortedViews: restartWithSortedViews });
+      return;
+    }
     const requests = sample(seeded, REQUESTS);
     const hasKey = (r: Request, answer: string) => answer === `${r.expected}\n`;
     const foundBoth = (_: Request, answer: string) => answer === '1/1';
@@ -416,6 +431,9 @@ const main = async (): Promise<void> => {
     }
     console.log(`\nCertificates — GET /api/authprinc?username=&host=&fingerprint=&serial= (${principalRequests.length} requests per row, a certificate on each user) and GET /api/krlca (${KRL_REQUESTS} per row) with ${REVOCATIONS} revocations\n`);
     console.log(table(certRows));
+    await offline.stop();
+    offline = undefined;
+    await benchLists({ url: directory.url, bind, baseDN: BASE_DN, env, seededUsers: USERS, adminPassword: 'keyper-admin', sortedViews: restartWithSortedViews });
   } finally {
     clearTimeout(deadline);
     await cleanup();
@@ -425,7 +443,7 @@ const main = async (): Promise<void> => {
 // ---- function bundles, then the rest ----
 
 const run = async (): Promise<void> => {
-  await benchBundles();
+  if (!process.argv.includes('--lists-only')) await benchBundles();
   if (!process.argv.includes('--bundles-only')) await main();
 };
 

@@ -79,12 +79,13 @@ const partsOf = (metafile: Metafile, output: string): [string, number][] => {
 
 const readServerlessYml = async (): Promise<ServerlessYml> => load(await readFile(path.join(repoRoot, 'serverless.yml'), 'utf8')) as ServerlessYml;
 
-/** Builds every function of serverless.yml into `outDir`, one at a time as the plugin's entries. */
-export const buildBundles = async (outDir: string): Promise<FunctionBundle[]> => {
+/** Builds every function of serverless.yml (or those named) into `outDir`, one at a time as the plugin's entries. */
+export const buildBundles = async (outDir: string, only?: readonly string[]): Promise<FunctionBundle[]> => {
   const yml = await readServerlessYml();
   const options = esbuildOptions(yml.custom?.esbuild ?? {});
   const bundles: FunctionBundle[] = [];
   for (const [name, { handler, role }] of Object.entries(yml.functions)) {
+    if (only !== undefined && !only.includes(name)) continue;
     // `functions/auth/login.handler` is the export `handler` of functions/auth/login.{ts,js}.
     const base = handler.slice(0, handler.lastIndexOf('.'));
     const entry = ['.ts', '.js'].map((extension) => base + extension).find((file) => existsSync(path.join(repoRoot, file)));
