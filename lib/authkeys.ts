@@ -6,8 +6,8 @@
 // locked by an administrator (a lock that failed logins caused locks the password, not the
 // keys); the key is a plain key (not a certificate) whose dateExpire is in the future; the
 // user is in KeyperAdmins or the key's hostGroups meet the groups that contain both the user and
-// the host; the request's fingerprint, if any, is the key's; and the stored key line parses as a
-// valid key right now. Anything else, including a stored value that does not parse, is left out
+// the host; the request's fingerprint, if any, is the key's; the key is not revoked
+// (lib/revocations.ts); and the stored key line parses as a valid key right now. Anything else, including a stored value that does not parse, is left out
 // (fail closed), and nothing from the request is ever echoed.
 import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
@@ -94,6 +94,8 @@ interface KeyContext {
   admin: boolean;
   groups: Set<string>;
   fingerprint: string | undefined;
+  /** Revoked key fingerprints among the candidates. */
+  revoked?: ReadonlySet<string>;
 }
 
 type KeyVerdict = { line: string } | { skip: true } | { invalid: string };
@@ -112,6 +114,7 @@ export const judgeKey = (key: StoredKey, context: KeyContext): KeyVerdict => {
     const parsed = parsePublicKey(key.key);
     if (storedFingerprint !== undefined && storedFingerprint !== parsed.fingerprint) return { invalid: 'stored fingerprint does not match the key' };
     if (context.fingerprint !== undefined && parsed.fingerprint !== context.fingerprint) return { skip: true };
+    if (context.revoked?.has(parsed.fingerprint) === true) return { skip: true };
     return { line: parsed.line };
   } catch (error) {
     if (error instanceof SshKeyError) return { invalid: error.message };
@@ -129,6 +132,7 @@ export const decide = (
   params: Pick<AuthkeysParams, 'fingerprint'>,
   baseDN: string,
   now: Date,
+  revoked: ReadonlySet<string> = new Set(),
 ): Decision => {
   const decision: Decision = { lines: [], invalid: [] };
   if (hostMemberOf === undefined) return decision;
@@ -140,6 +144,7 @@ export const decide = (
       admin: user.memberOf.some((dn) => normalized(dn) === admins),
       groups: sharedGroups(user.memberOf, hostMemberOf),
       fingerprint: params.fingerprint,
+      revoked,
     };
     for (const { key } of storedValues(user.keyValues)) {
       const verdict = judgeKey(key, context);
@@ -149,6 +154,13 @@ export const decide = (
   }
   return decision;
 };
+
+/**
+ * The fingerprints of the keys that may be answered, for the revocation lookup when the request
+ * names no fingerprint (a request with one looks up just that one, in the same round trip).
+ */
+export const candidateFingerprints = (users: UserFacts[]): string[] =>
+  users.flatMap((user) => (user.locked ? [] : storedValues(user.keyValues).flatMap(({ key }) => (isPlainKey(key) && typeof key.fingerprint === 'string' ? [key.fingerprint] : []))));
 
 /**
  * The response body: one key per line, each ending in a newline (as in an authorized_keys file;

@@ -17,6 +17,7 @@ const EnvSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(15 * 60),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt(7 * 24 * 60 * 60),
   LOCKOUT_DURATION_SECONDS: positiveInt(15 * 60),
+  CORS_ORIGINS: z._default(z.string(), ''),
 });
 
 export interface LdapConfig {
@@ -42,6 +43,8 @@ export interface Config {
   readonly tokens: TokenConfig;
   /** How long a lock by failed logins lasts for logins through the API (see lib/locks.ts). */
   readonly lockoutSeconds: number;
+  /** Browser origins (a console served elsewhere) that may call the API; none by default. */
+  readonly corsOrigins: readonly string[];
 }
 
 export class ConfigError extends Error {}
@@ -58,6 +61,24 @@ const tokenSecret = (stage: string, secret: string | undefined): Uint8Array => {
   }
   if (!LOCAL_STAGES.has(stage)) throw new ConfigError(`JWT_SECRET: required outside the local stage (stage "${stage}")`);
   return crypto.getRandomValues(new Uint8Array(MIN_SECRET_BYTES));
+};
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * CORS_ORIGINS: comma-separated exact origins (scheme, host, port), https except on loopback. No
+ * wildcard: @middy/http-cors would read `*` as "any origin" or as a pattern.
+ */
+export const parseOrigins = (raw: string): string[] => {
+  const origins = [...new Set(raw.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''))];
+  for (const origin of origins) {
+    const url = URL.canParse(origin) ? new URL(origin) : undefined;
+    const secure = url?.protocol === 'https:' || (url?.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
+    if (url === undefined || url.origin !== origin || !secure || origin.includes('*')) {
+      throw new ConfigError(`CORS_ORIGINS: "${origin}" must be an origin such as https://console.example.org (scheme, host and port only; http only for localhost)`);
+    }
+  }
+  return origins;
 };
 
 /** Parses an environment into a Config; pure apart from the random local secret. */
@@ -85,6 +106,7 @@ export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
       refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     }),
     lockoutSeconds: e.LOCKOUT_DURATION_SECONDS,
+    corsOrigins: Object.freeze(parseOrigins(e.CORS_ORIGINS)),
   });
 };
 

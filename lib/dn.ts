@@ -36,13 +36,18 @@ export const containerDN = (kind: EntityKind, baseDN: string): string => `${CONT
 export const entityDN = (kind: EntityKind, name: string, baseDN: string): string =>
   `${new DN().addPairRDN('cn', name).toString()},${containerDN(kind, baseDN)}`;
 
-/** DNs compare as LDAP compares them here: case-insensitively, ignoring spaces around separators. */
+/**
+ * DNs compare as LDAP compares them here: case-insensitively, ignoring spaces around separators.
+ * Most DNs have no spaces at all, and for them that is just lower case (groups list thousands).
+ */
 export const normalizeDN = (dn: string): string =>
-  dn
-    .split(',')
-    .map((rdn) => rdn.split('=').map((part) => part.trim()).join('='))
-    .join(',')
-    .toLowerCase();
+  !/\s/.test(dn)
+    ? dn.toLowerCase()
+    : dn
+        .split(',')
+        .map((rdn) => rdn.split('=').map((part) => part.trim()).join('='))
+        .join(',')
+        .toLowerCase();
 
 export const sameDN = (a: string, b: string): boolean => normalizeDN(a) === normalizeDN(b);
 
@@ -67,8 +72,12 @@ export const parseEntityDN = (dn: string, baseDN: string): { kind: EntityKind; n
   return undefined;
 };
 
-/** Which DNs to add and remove to turn `current` into `wanted`, compared as LDAP compares DNs. */
+/**
+ * Which DNs to add and remove to turn `current` into `wanted`, compared as LDAP compares DNs.
+ * Each DN is normalised once (groups may have tens of thousands of members).
+ */
 export const diffDNs = (current: string[], wanted: string[]): { add: string[]; remove: string[] } => {
-  const has = (list: string[], dn: string) => list.some((other) => sameDN(other, dn));
-  return { add: wanted.filter((dn) => !has(current, dn)), remove: current.filter((dn) => !has(wanted, dn)) };
+  const currentSet = new Set(current.map(normalizeDN));
+  const wantedSet = new Set(wanted.map(normalizeDN));
+  return { add: wanted.filter((dn) => !currentSet.has(normalizeDN(dn))), remove: current.filter((dn) => !wantedSet.has(normalizeDN(dn))) };
 };

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { EqualityFilter, type Client, type Entry } from 'ldapts';
-import { assertion } from './assertion.js';
+import { assertion, isAssertionFailed, withAssertion } from './assertion.js';
 import { DirectoryClient, value, values } from './directory.js';
 import { normalizeDN } from './dn.js';
 import { apiError } from './errors.js';
@@ -45,12 +45,17 @@ export const requireVersion = (client: Client, entry: Entry, objectClass: string
   if (tags === undefined || tags.includes('*')) return;
   if (!tags.includes(etagOf(entry))) throw changedSince(label);
   const csn = value(entry, VERSION_ATTRIBUTE);
-  if (csn !== undefined && client instanceof DirectoryClient) {
-    client.precondition(entry.dn, assertion(objectClass, new EqualityFilter({ attribute: VERSION_ATTRIBUTE, value: csn })), async () => {
-      const now = await client.search(entry.dn, { scope: 'base', attributes: [VERSION_ATTRIBUTE] });
-      return now.searchEntries[0] === undefined || value(now.searchEntries[0], VERSION_ATTRIBUTE) !== csn ? changedSince(label) : undefined;
-    });
-  }
+  if (csn === undefined || !(client instanceof DirectoryClient)) return;
+  const control = assertion(objectClass, new EqualityFilter({ attribute: VERSION_ATTRIBUTE, value: csn }));
+  client.precondition(entry.dn, {
+    controls: (own) => withAssertion(own, control),
+    // The modify may assert something of its own too: only a new entryCSN is a 412.
+    failed: async (error) => {
+      if (!isAssertionFailed(error)) return error;
+      const now = (await client.search(entry.dn, { scope: 'base', attributes: [VERSION_ATTRIBUTE] })).searchEntries[0];
+      return now === undefined || value(now, VERSION_ATTRIBUTE) !== csn ? changedSince(label) : error;
+    },
+  });
 };
 
 const changedSince = (label: string) => apiError(412, `${label} has changed since it was read: read it again`);

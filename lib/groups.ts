@@ -8,11 +8,12 @@ import { ADMIN_GROUP, HOSTS_GROUP } from './auth.js';
 import { value, values } from './directory.js';
 import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES } from './dn.js';
 import { badRequest, conflict, forbidden } from './errors.js';
-import { listEntities, readEntity } from './entities.js';
+import { readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
+import type { ListSpec } from './listing.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
 import { placeholderMember } from './placeholder.js';
-import { dnList, present, text } from './validation.js';
+import { memberList, present, text } from './validation.js';
 import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
 export const GROUP_ATTRIBUTES = ['cn', 'description', 'member', VERSION_ATTRIBUTE];
@@ -55,14 +56,14 @@ export const description = z.pipe(
 export const GroupCreateSchema = z.strictObject({
   cn: z.string().check(z.regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`)),
   description: z.optional(description),
-  members: z._default(dnList, []),
+  members: z._default(memberList, []),
 });
 export type GroupCreate = z.infer<typeof GroupCreateSchema>;
 
 export const GroupUpdateSchema = z.strictObject({
   cn: z.optional(z.string()),
   description: z.optional(description),
-  members: z.optional(dnList),
+  members: z.optional(memberList),
 });
 export type GroupUpdate = z.infer<typeof GroupUpdateSchema>;
 
@@ -85,8 +86,10 @@ export const groupDN = (name: string, baseDN: string): string => entityDN('group
 
 export const readGroup = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'group', name, baseDN, GROUP_ATTRIBUTES);
 
-export const listGroups = async (client: Client, baseDN: string): Promise<GroupJson[]> =>
-  (await listEntities(client, 'group', 'groupOfNames', baseDN, GROUP_ATTRIBUTES)).map((entry) => toGroupJson(entry, baseDN));
+/** How GET /api/groups lists groups (lib/listing.ts); ?q= matches a name prefix. */
+export const groupList = (baseDN: string): ListSpec => ({
+  kind: 'group', objectClass: 'groupOfNames', attributes: GROUP_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toGroupJson(entry, baseDN),
+});
 
 /** The members as the directory holds their DNs; 400 naming those that are not existing users or hosts. */
 export const resolveMembers = async (client: Client, dns: string[], baseDN: string): Promise<string[]> => {

@@ -1,9 +1,9 @@
 // The one factory that turns business logic into a Lambda handler. Every function file is
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
 // Order per request: parse body → check the token (no directory yet) → open directory → read the
-// caller's entry, authorize → validate → work → unbind; every error becomes a JSON `{"msg": ...}`
-// response in one place (errorResponder). The directory work keeps to the invocation's time
-// budget (lib/budget.ts); timeouts answer 503.
+// caller's entry, authorize → validate → work → unbind (→ compress, on routes with large answers);
+// every error becomes a JSON `{"msg": ...}` response in one place (errorResponder). The directory
+// work keeps to the invocation's time budget (lib/budget.ts); timeouts answer 503.
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
@@ -13,16 +13,19 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { Client } from 'ldapts';
 import type * as z from './zod.js';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
+import type { CaContext, CaMiddleware, CertificateAuthorities } from './cakeys.js';
+import { browserSafety } from './browser.js';
 import { config } from './config.js';
 import { budgetFor, type Budget } from './budget.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
+import { refusedSearchError } from './indexes.js';
 import { log, withLogFields } from './log.js';
 import { parseInput } from './validation.js';
 
 export type Event = APIGatewayProxyEventV2;
 export type Result = APIGatewayProxyStructuredResultV2;
-type KeyperContext = Context & { caller?: string };
+type KeyperContext = Context & CaContext & { caller?: string };
 
 export const json = (statusCode: number, body: unknown): Result => ({
   statusCode,
@@ -42,6 +45,8 @@ interface Invocation<TBody, TCaller> {
   client: Client;
   caller: TCaller;
   body: TBody;
+  /** The CAs named in the route's `ca` option (lib/cakeys.ts). */
+  cas: CertificateAuthorities;
 }
 
 interface RouteOptions<TBody> {
@@ -50,6 +55,17 @@ interface RouteOptions<TBody> {
   body?: z.ZodMiniType<TBody>;
   /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
   form?: boolean;
+  /**
+   * The certificate authorities the route signs or publishes with (`caKeys([...])` of
+   * lib/cakeys.ts, which only those routes bundle), read once per cold start.
+   */
+  ca?: CaMiddleware;
+  /**
+   * For routes whose answers can be large (lists, groups): lib/encoding.ts's responseEncoding(),
+   * which compresses them when the client accepts it and refuses those over Lambda's limit.
+   * Passed in by those routes, so that the other functions' bundles do without it.
+   */
+  encoding?: middy.MiddlewareObj<Event, Result>;
 }
 
 /** What every log line of a request carries: Lambda's request id and the client's address. */
@@ -61,7 +77,7 @@ const lineFields = (event: Event, context: Context): Record<string, unknown> => 
 /** Shapes every error as `{"msg": ...}` with the right status and logs what the client is not told. */
 const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => ({
   onError: (request) => {
-    const apiError = toApiError(request.error);
+    const apiError = refusedSearchError(request.error) ?? toApiError(request.error);
     if (apiError.statusCode >= 500) {
       log('error', 'request failed', {
         ...lineFields(request.event, request.context),
@@ -122,6 +138,41 @@ const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<E
 const invocationBudget = (context: Context, signal: AbortSignal | undefined): Budget =>
   budgetFor(typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined, config().ldap.undoReserveMs, signal);
 
+/** For routes without CAs. */
+const NO_CAS: CertificateAuthorities = {
+  get: (kind) => {
+    throw new Error(`this route has no ${kind} CA`);
+  },
+};
+
+/** What a route was built with, readable on its handler (test/e2e/openapi.test.ts checks the API description against it). */
+export interface RouteFacts {
+  access: Access;
+  body?: z.ZodMiniType<unknown>;
+}
+
+const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts): THandler & { route: RouteFacts } =>
+  Object.assign(handler, { route: facts });
+
+/** What every function does around its work: log, browser headers, error responses, header names. */
+const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+  middy<Event, Result, Error, KeyperContext>()
+    .use(requestLog())
+    // Its `after` runs last but the log's: it compresses and measures the response as it will leave.
+    .use(encoding === undefined ? [] : [encoding])
+    // Before the error handler, so that its error responses get them too.
+    .use(browserSafety(config().corsOrigins))
+    .use(httpErrorHandler({ logger: false }))
+    .use(errorResponder())
+    .use(httpHeaderNormalizer());
+
+/** A route that needs neither a token nor the directory (the API description, CORS preflight). */
+export const routeWithoutDirectory = (work: (event: Event) => Promise<Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+  withFacts(
+    commonMiddlewares().handler((event, context) => withLogFields(lineFields(event, context), () => work(event))),
+    { access: 'public' },
+  );
+
 export function route<TBody = undefined>(
   options: RouteOptions<TBody> & { access: 'public' },
   work: (invocation: Invocation<TBody, undefined>) => Promise<Result>,
@@ -146,14 +197,11 @@ export function route<TBody>(
         context.caller = caller?.name;
         const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
         // The overloads guarantee a Caller for every access level but 'public'.
-        return work({ event, client, caller: caller as never, body });
+        return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
       }, undefined, undefined, invocationBudget(context, signal));
     });
-  let handler = middy<Event, Result, Error, KeyperContext>()
-    .use(requestLog())
-    .use(httpErrorHandler({ logger: false }))
-    .use(errorResponder())
-    .use(httpHeaderNormalizer());
+  let handler = commonMiddlewares(options.encoding);
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
-  return handler.handler(core);
+  if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
+  return withFacts(handler.handler(core), { access: options.access, body: options.body });
 }

@@ -10,10 +10,14 @@ import { HOSTS_GROUP } from './auth.js';
 import { readEntry, value, values } from './directory.js';
 import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
-import { listEntities, readEntity } from './entities.js';
+import { readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
+import type { ListSpec } from './listing.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
+import type { CertificateAuthorities } from './cakeys.js';
+import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertChanges, signKeys, type NewCert } from './certs.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
+import { assertNotRevoked, storedValues, validitySeconds, type NewKey } from './keys.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
 import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
@@ -50,7 +54,7 @@ export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
     memberOfs: values(entry, 'memberOf'),
     principal: values(entry, 'pseudonym'),
     ...parseInfo(value(entry, 'info')),
-    sshPublicCerts: parseStoredKeys(values(entry, 'sshPublicKey')),
+    sshPublicCerts: parseStoredKeys(values(entry, 'sshPublicKey')).map(certJson),
     hasCredential: credentialValues(values(entry, CREDENTIAL_ATTRIBUTE)).length > 0,
   };
 };
@@ -71,6 +75,7 @@ export const HostCreateSchema = z.strictObject({
   // Keyper's console creates hosts with a name and description only: the default validity applies.
   duration: z._default(hostFields.duration, DEFAULT_INFO.duration),
   durationUnit: z._default(hostFields.durationUnit, DEFAULT_INFO.durationUnit),
+  sshPublicCerts: z._default(hostCertChanges, []),
 });
 export type HostCreate = z.infer<typeof HostCreateSchema>;
 
@@ -88,6 +93,7 @@ export const HostUpdateSchema = z
     principal: z.optional(hostFields.principal),
     duration: z.optional(hostFields.duration),
     durationUnit: z.optional(hostFields.durationUnit),
+    sshPublicCerts: z.optional(hostCertChanges),
     /** A new credential for the public server routes, answered once (replaces any other). */
     rotateCredential: z.optional(z.boolean()),
     /** No credential any more: the host is answered without one, as Keyper answers. */
@@ -108,13 +114,14 @@ export const HostUpdateSchema = z
 export type HostUpdate = z.infer<typeof HostUpdateSchema>;
 
 /** The attributes of a new host entry; `owners` are DNs as the directory holds them. */
-export const buildHostEntry = (input: HostCreate, owners: string[]): Record<string, string | string[]> => ({
+export const buildHostEntry = (input: HostCreate, owners: string[], certValues: string[] = []): Record<string, string | string[]> => ({
   objectClass: HOST_OBJECT_CLASSES,
   cn: input.cn,
   ...present('description', input.description),
   ...(owners.length === 0 ? {} : { owner: owners }),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
   info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
+  ...(certValues.length === 0 ? {} : { sshPublicKey: certValues }),
 });
 
 /** Replacements of the single-valued attributes an update touches (owners and principals are value by value). */
@@ -133,14 +140,26 @@ export const buildHostChanges = (input: HostUpdate, currentInfo: string | undefi
 /** The description of the group created with a host (Keyper's wording). */
 export const hostGroupDescription = (name: string): string => `${name} Autocreated Group`;
 
+/** A host certificate's principals: the host name and its principals. */
+export const hostPrincipals = (name: string, principal: string[]): string[] => unique([name, ...principal]);
+
+/** Signs a host's keys with the host CA (read only when there is something to sign). */
+const signHostKeys = (keys: NewKey[], name: string, principal: string[], now: Date, durationSeconds: number, cas: CertificateAuthorities | undefined): NewCert[] => {
+  if (keys.length === 0) return [];
+  if (cas === undefined) throw new Error('signing host certificates needs the host CA');
+  return signKeys(keys, { ca: cas.get('host'), type: 'host', keyId: name, principals: hostPrincipals(name, principal), now, durationSeconds }, 'sshPublicCerts');
+};
+
 // ---- operations (one directory connection, passed in by the handler) ----
 
 export const hostDN = (name: string, baseDN: string): string => entityDN('host', name, baseDN);
 
 export const readHost = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'host', name, baseDN, HOST_ATTRIBUTES);
 
-export const listHosts = async (client: Client, baseDN: string): Promise<HostJson[]> =>
-  (await listEntities(client, 'host', 'device', baseDN, HOST_ATTRIBUTES)).map((entry) => toHostJson(entry, baseDN));
+/** How GET /api/hosts lists hosts (lib/listing.ts); ?q= matches a name prefix. */
+export const hostList = (baseDN: string): ListSpec => ({
+  kind: 'host', objectClass: 'device', attributes: HOST_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toHostJson(entry, baseDN),
+});
 
 /** The owners as the directory holds their DNs; 400 naming those that are not existing users. */
 const resolveOwners = async (client: Client, dns: string[], baseDN: string): Promise<string[]> => {
@@ -156,12 +175,16 @@ const resolveOwners = async (client: Client, dns: string[], baseDN: string): Pro
  * When a step fails, the steps done are undone in reverse order and the step's error is rethrown
  * (a group of the same name already existing is a 409), so the directory is as it was.
  */
-export const createHost = async (client: Client, input: HostCreate, baseDN: string): Promise<Entry> => {
+export const createHost = async (client: Client, input: HostCreate, baseDN: string, cas?: CertificateAuthorities): Promise<Entry> => {
   const owners = await resolveOwners(client, input.owners, baseDN);
+  const certPlan = planCertChanges(input.sshPublicCerts, [], []);
+  await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+  const certs = signHostKeys(certPlan.add, input.cn, input.principal, new Date(), validitySeconds(input), cas);
   const dn = hostDN(input.cn, baseDN);
   return allOrNothing(client, async (journal) => {
     try {
-      await addEntry(journal, dn, OBJECT_CLASSES.host, buildHostEntry(input, owners));
+      // Nobody else can write the entry before it exists: its certificates go in with it (100..).
+      await addEntry(journal, dn, OBJECT_CLASSES.host, buildHostEntry(input, owners, initialCertValues(certs, 'host')));
     } catch (error) {
       if (error instanceof AlreadyExistsError) throw conflict(`Host ${input.cn} already exists`);
       throw error;
@@ -174,16 +197,29 @@ export const createHost = async (client: Client, input: HostCreate, baseDN: stri
 
 /**
  * Applies an update, all or nothing; with If-Match, only to the version the client read. Owners
- * are checked before the first write; owners and principals change value by value.
+ * and certificates are checked (and new certificates signed) before the first write; owners,
+ * principals and certificates change value by value.
  */
-export const updateHost = async (client: Client, name: string, input: HostUpdate, baseDN: string, ifMatch?: string[]): Promise<Entry> => {
+export const updateHost = async (
+  client: Client,
+  name: string,
+  input: HostUpdate,
+  baseDN: string,
+  { ifMatch, cas }: { ifMatch?: string[] | undefined; cas?: CertificateAuthorities } = {},
+): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   const current = await readHost(client, name, baseDN);
   requireVersion(client, current, OBJECT_CLASSES.host, `Host ${name}`, ifMatch);
   const dn = current.dn;
   const owners = input.owners === undefined ? undefined : diffDNs(values(current, 'owner'), await resolveOwners(client, input.owners, baseDN));
   const changes = buildHostChanges(input, value(current, 'info'));
+  const now = new Date();
+  const certPlan = input.sshPublicCerts === undefined ? undefined : planCertChanges(input.sshPublicCerts, [], storedValues(values(current, 'sshPublicKey')));
+  if (certPlan !== undefined) await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+  const validity = { ...parseInfo(value(current, 'info')), ...present('duration', input.duration), ...present('durationUnit', input.durationUnit) };
+  const certs = signHostKeys(certPlan?.add ?? [], name, input.principal ?? values(current, 'pseudonym'), now, validitySeconds(validity), cas);
   return allOrNothing(client, async (journal) => {
+    if (certPlan !== undefined) await applyCertPlan(journal, dn, certPlan, certs, 'host', baseDN, now);
     if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
     if (owners !== undefined) {
       await addValues(journal, dn, 'owner', owners.add);

@@ -1,13 +1,14 @@
 // SSH public keys stored on users: Keyper's value format (one JSON document per `sshPublicKey`
 // value), the input schema of key changes, the pure checks and builders, and the writes that add
 // or delete single values. Values are never rewritten: what Keyper stored reads back as stored.
-// Certificates (keytype 1) arrive with the CA; until then only an empty list is accepted.
+// Certificates (keytype 1) are lib/certs.ts's.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Attribute, Change, NoSuchAttributeError, TypeOrValueExistsError, type Client } from 'ldapts';
 import * as z from './zod.js';
 import { readEntry, values } from './directory.js';
 import { normalizeDN } from './dn.js';
-import { apiError, badRequest, conflict } from './errors.js';
+import { apiError, badRequest, conflict, type ApiError } from './errors.js';
+import { refusedKeys, revokeKey } from './revocations.js';
 import { parsePublicKey, SshKeyError, type ParsedKey } from './sshkeys.js';
 import { dnList, text } from './validation.js';
 import { UNCHANGED, type Journal } from './writes.js';
@@ -41,6 +42,17 @@ export const storedValues = (raw: string[]): StoredValue[] =>
 
 export const parseStoredKeys = (raw: string[]): StoredKey[] => storedValues(raw).map(({ key }) => key);
 
+/** The stored keys of a response, each value parsed once: plain keys, and keys with certificates (keytype 1). */
+export const splitStoredKeys = (raw: readonly string[]): { plain: StoredKey[]; certs: StoredKey[] } => {
+  const plain: StoredKey[] = [];
+  const certs: StoredKey[] = [];
+  for (const value of raw) {
+    const key = parseStoredValue(value);
+    if (key !== undefined) (isPlainKey(key) ? plain : certs).push(key);
+  }
+  return { plain, certs };
+};
+
 /** Plain public keys: keytype 0, or no keytype at all (Keyper's older values), as Keyper sorts them. */
 export const isPlainKey = (key: StoredKey): boolean => key.keytype !== 1;
 
@@ -72,6 +84,9 @@ const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 export const formatExpiry = (date: Date): string =>
   `${pad(date.getUTCFullYear(), 4)}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}` +
   `${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}`;
+
+/** How long a validity lasts, in seconds (certificates count in seconds). */
+export const validitySeconds = (validity: Validity): number => (validity.duration * UNIT_MS[validity.durationUnit]) / 1000;
 
 export const expiryAfter = (now: Date, validity: Validity): string =>
   formatExpiry(new Date(now.getTime() + validity.duration * UNIT_MS[validity.durationUnit]));
@@ -113,7 +128,7 @@ export type KeyChange = KeyAddition | KeyRemoval;
  * addition, so a 400 names the fields of the schema that applies (a union would say only
  * "Invalid input").
  */
-const keyChange = z.pipe(
+export const keyChange = z.pipe(
   z.unknown(),
   z.transform((entry, ctx): KeyChange => {
     const result = isRecord(entry) && entry.keyid !== undefined ? KeyRemovalSchema.safeParse(entry) : KeyAdditionSchema.safeParse(entry);
@@ -131,15 +146,6 @@ export const splitKeyChanges = (changes: KeyChange[]): { additions: KeyAddition[
   additions: changes.filter((c): c is KeyAddition => !isRemoval(c)),
   removals: changes.filter(isRemoval),
 });
-
-/** `sshPublicCerts`: the field exists for Keyper's console, which sends `[]`. */
-export const certChanges = z.array(z.unknown()).check(z.maxLength(100, 'must be at most 100 certificates'));
-
-export const assertNoCertificates = (certs: unknown[] | undefined): void => {
-  if (certs !== undefined && certs.length > 0) {
-    throw badRequest('SSH certificates are not supported yet', { errors: { sshPublicCerts: 'certificates are not supported yet' } });
-  }
-};
 
 // ---- pure checks and builders ----
 
@@ -180,10 +186,10 @@ const checkAddition = (addition: KeyAddition, field: string, groups: Map<string,
  * and hostGroups ⊆ `memberOf` (the user's groups after this request). Every failing field goes
  * into one 400. The same key twice in one request is a 409, as it is against stored keys.
  */
-export const prepareAdditions = (additions: KeyAddition[], memberOf: string[]): NewKey[] => {
+export const prepareAdditions = (additions: KeyAddition[], memberOf: string[], field = 'sshPublicKeys'): NewKey[] => {
   const groups = new Map(memberOf.map((dn) => [normalizeDN(dn), dn]));
   const errors: Record<string, string> = {};
-  const prepared = additions.flatMap((addition, index) => checkAddition(addition, `sshPublicKeys.${index}`, groups, errors) ?? []);
+  const prepared = additions.flatMap((addition, index) => checkAddition(addition, `${field}.${index}`, groups, errors) ?? []);
   const failing = Object.keys(errors);
   if (failing.length > 0) {
     // One problem: say it in msg, which is all Keyper's console shows.
@@ -257,6 +263,32 @@ export const keyValue = (key: NewKey, keyid: number, dateExpire: string): string
 /** Values for the keys of a user being created: nobody else can write the entry yet, so 0..n-1. */
 export const initialKeyValues = (keys: NewKey[], dateExpire: string): string[] => keys.map((key, keyid) => keyValue(key, keyid, dateExpire));
 
+// ---- revocations (lib/revocations.ts) ----
+
+/**
+ * 400 "revoked" when a key to add was revoked, or a certificate of it was: a removed key does not
+ * come back, on this user or any other. (A revocation racing this check still wins: /authkeys and
+ * the KRL never answer a revoked key, stored or not.)
+ */
+export const assertNotRevoked = async (client: Client, baseDN: string, fingerprints: string[], field: string): Promise<void> => {
+  if (fingerprints.length === 0) return;
+  const refused = await refusedKeys(client, baseDN, fingerprints);
+  const revoked = fingerprints.find((fingerprint) => refused.has(fingerprint));
+  if (revoked !== undefined) throw badRequest(`SSH key ${revoked} is revoked`, { errors: { [field]: `revoked: ${revoked}` } });
+};
+
+/**
+ * Revokes the keys a plan removes (by fingerprint), except those the same request adds again (an
+ * edit of the key's name or host groups); one revoked already stays as it is.
+ */
+export const revokeRemovedKeys = async (client: Client, baseDN: string, plan: Pick<KeyPlan, 'remove' | 'add'>): Promise<void> => {
+  const kept = new Set(plan.add.map((key) => key.fingerprint));
+  for (const { key } of plan.remove) {
+    const fingerprint = storedFingerprint(key);
+    if (fingerprint !== undefined && !kept.has(fingerprint) && /^SHA256:[A-Za-z0-9+/]{43}$/.test(fingerprint)) await revokeKey(client, baseDN, fingerprint);
+  }
+};
+
 // ---- writes of single values ----
 
 const valueChange = (operation: 'add' | 'delete', raw: string): Change =>
@@ -287,12 +319,27 @@ export const deleteKeyValue = async (client: Client, dn: string, raw: string): P
 
 const MAX_ATTEMPTS = 40;
 
-/** Whether a plain key with this fingerprint is among the values. */
-const hasFingerprint = (stored: StoredValue[], fingerprint: string): boolean =>
-  stored.some(({ key }) => isPlainKey(key) && storedFingerprint(key) === fingerprint);
+/** What a kind of stored value (plain keys, certificates) means for addStoredValue. */
+export interface ValueKind {
+  /** The stored values that a new one must not duplicate (same fingerprint). */
+  blocks: (key: StoredKey) => boolean;
+  /** The keyid for a new value, given every stored value. */
+  nextId: (stored: StoredKey[]) => number;
+  duplicate: (fingerprint: string) => ApiError;
+}
+
+export const PLAIN_KEYS: ValueKind = {
+  blocks: isPlainKey,
+  nextId: nextKeyId,
+  duplicate: (fingerprint) => conflict(`SSH key ${fingerprint} is already stored for this user`),
+};
+
+/** Whether a value that `kind` counts has this fingerprint. */
+const hasFingerprint = (stored: StoredValue[], fingerprint: string, kind: ValueKind): boolean =>
+  stored.some(({ key }) => kind.blocks(key) && storedFingerprint(key) === fingerprint);
 
 /**
- * Adds one key with a keyid no other value of the user has, safely under concurrent additions.
+ * Adds one value with a keyid no other value of the entry has, safely under concurrent additions.
  *
  * LDAP has no "add if no value has this keyid", and reading, choosing and replacing the whole
  * attribute would lose concurrent writes. So: choose the next free keyid, add the value (a single
@@ -303,27 +350,27 @@ const hasFingerprint = (stored: StoredValue[], fingerprint: string): boolean =>
  * writer's read, and that writer backs off (both may back off; the random pause separates them).
  * This relies on one directory ordering the writes, which a single (or single-master) slapd does.
  */
-export const addKeyValue = async (
+export const addStoredValue = async (
   journal: Journal,
   dn: string,
-  key: NewKey,
-  dateExpire: string,
+  fingerprint: string,
+  valueFor: (keyid: number) => string,
+  kind: ValueKind,
   initial: StoredValue[],
 ): Promise<{ raw: string; current: StoredValue[] }> => {
-  const duplicate = () => conflict(`SSH key ${key.fingerprint} is already stored for this user`);
   let current = initial;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-    if (hasFingerprint(current, key.fingerprint)) throw duplicate();
-    const keyid = nextKeyId(current.map(({ key: k }) => k));
-    const raw = keyValue(key, keyid, dateExpire);
+    if (hasFingerprint(current, fingerprint, kind)) throw kind.duplicate(fingerprint);
+    const keyid = kind.nextId(current.map(({ key: k }) => k));
+    const raw = valueFor(keyid);
     await journal.write(
-      `add key ${key.fingerprint} to ${dn}`,
+      `add ${fingerprint} to ${dn}`,
       async (client) => {
         try {
           await client.modify(dn, [valueChange('add', raw)]);
         } catch (error) {
           // Only an identical value (same key, same id, same second) can exist already: a duplicate.
-          if (error instanceof TypeOrValueExistsError) throw duplicate();
+          if (error instanceof TypeOrValueExistsError) throw kind.duplicate(fingerprint);
           throw error;
         }
       },
@@ -331,7 +378,7 @@ export const addKeyValue = async (
     );
     const after = await readKeyValues(journal.client, dn);
     const others = after.filter((v) => v.raw !== raw);
-    if (!hasFingerprint(others, key.fingerprint) && !others.some((v) => keyIdOf(v.key) === keyid)) return { raw, current: after };
+    if (!hasFingerprint(others, fingerprint, kind) && !others.some((v) => keyIdOf(v.key) === keyid)) return { raw, current: after };
     // Taking our value back out makes the undo recorded above a no-op.
     await deleteKeyValue(journal.client, dn, raw);
     await sleep(Math.random() * 5 * Math.min(attempt + 1, 8));
@@ -339,3 +386,12 @@ export const addKeyValue = async (
   }
   throw apiError(503, 'Too many concurrent key changes for this user, try again');
 };
+
+/** Adds one plain key as journal steps (see addStoredValue). */
+export const addKeyValue = (
+  journal: Journal,
+  dn: string,
+  key: NewKey,
+  dateExpire: string,
+  initial: StoredValue[],
+): Promise<{ raw: string; current: StoredValue[] }> => addStoredValue(journal, dn, key.fingerprint, (keyid) => keyValue(key, keyid, dateExpire), PLAIN_KEYS, initial);

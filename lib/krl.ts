@@ -50,7 +50,7 @@ export interface KrlInput {
   /** generated_date, seconds since the epoch. */
   generatedAt: number;
   comment?: string;
-  /** Revoked certificate serials, per CA public key (SSH wire form). */
+  /** Revoked certificate serials, per CA public key (SSH wire form; empty: certificates of any CA). */
   certificates?: ReadonlyArray<{ ca: Buffer; serials: Iterable<bigint> }>;
   /** Revoked plain keys, as `SHA256:...` fingerprints (`ssh-keygen -l` form). */
   fingerprints?: Iterable<string>;
@@ -104,7 +104,7 @@ function serialsByCa(certificates: KrlInput['certificates']): Map<string, { ca: 
   const byCa = new Map<string, { ca: Buffer; serials: bigint[] }>();
   for (const { ca, serials } of certificates ?? []) {
     try {
-      parseKeyBlob(ca);
+      if (ca.length > 0) parseKeyBlob(ca);
     } catch (error) {
       fail(`a CA key in the KRL is not valid: ${(error as Error).message}`);
     }

@@ -1,5 +1,6 @@
 // Logging in and out: password check by user bind, token issue, session revocation.
 import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
+import * as z from './zod.js';
 import type { Caller } from './auth.js';
 import { isAdminMember } from './auth.js';
 import type { Config } from './config.js';
@@ -11,11 +12,17 @@ import { log } from './log.js';
 import { currentGeneration, raiseGeneration, revokeOne, SESSION_ATTRIBUTES, type SessionWrite } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
-import { present } from './validation.js';
+import { MAX_PASSWORD_LENGTH, present } from './validation.js';
 import { addValue, allOrNothing, deleteValue, inJournal, replace, restoring, UNCHANGED, type Journal } from './writes.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */
 const BAD_CREDENTIALS = 'Bad username or password';
+
+/** The body of POST /api/login. */
+export const LoginSchema = z.object({
+  username: z.string().check(z.minLength(1, 'is required'), z.maxLength(100, 'must be at most 100 characters')),
+  password: z.string().check(z.maxLength(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)),
+});
 
 export type LoginResult = UserJson & { access_token: string; refresh_token: string };
 

@@ -19,7 +19,7 @@ import {
 import { assertion, isAssertionFailed } from './assertion.js';
 import { ADMIN_GROUP } from './auth.js';
 import { containerDN, entityDN, normalizeDN, OBJECT_CLASSES, parseEntityDN, sameDN, type EntityKind } from './dn.js';
-import { readEntry, searchChildren, values } from './directory.js';
+import { childDNs, MAX_OR_TERMS, readEntry, values } from './directory.js';
 import { badRequest } from './errors.js';
 import { placeholderMember } from './placeholder.js';
 import { unique } from './validation.js';
@@ -30,8 +30,11 @@ const change = (operation: 'add' | 'delete', memberDN: string): Change =>
 
 export const isPlaceholder = (dn: string, baseDN: string): boolean => sameDN(dn, placeholderMember(baseDN));
 
-/** Members as the API shows them: without the placeholder. */
-export const realMembers = (members: string[], baseDN: string): string[] => members.filter((dn) => !isPlaceholder(dn, baseDN));
+/** Members as the API shows them: without the placeholder (only DNs that mention it are normalised). */
+export const realMembers = (members: string[], baseDN: string): string[] => {
+  const placeholder = normalizeDN(placeholderMember(baseDN));
+  return members.filter((dn) => !/placeholder/i.test(dn) || normalizeDN(dn) !== placeholder);
+};
 
 /** Puts `memberDN` into a group (no-op if there), dropping the placeholder: idempotent, for undos. */
 export const putMember = async (client: Client, groupDN: string, memberDN: string, baseDN: string): Promise<void> => {
@@ -154,9 +157,24 @@ export interface ResolvedDNs {
 }
 
 /**
- * Looks up DNs of users, hosts or groups: one search per container, an OR of escaped cn equality
- * filters, so a list of any length costs at most three searches. DNs that do not parse as
- * `cn=<valid name>,<container>,<base>` of an allowed kind are missing without a lookup.
+ * The DNs of the entries named `names` in a container, as the directory holds them: by an OR of
+ * their names when they are few (see MAX_OR_TERMS), else by listing the container's DNs (20,000
+ * in about 0.1 s).
+ */
+const existingDNs = async (client: Client, container: string, objectClass: string, names: string[]): Promise<string[]> => {
+  // Of the kind's object class too: an entry under ou=groups that is not a groupOfNames is no group.
+  const ofClass = new EqualityFilter({ attribute: 'objectClass', value: objectClass });
+  const filter =
+    names.length <= MAX_OR_TERMS
+      ? new AndFilter({ filters: [ofClass, new OrFilter({ filters: names.map((name) => new EqualityFilter({ attribute: 'cn', value: name })) })] })
+      : ofClass;
+  return childDNs(client, container, filter);
+};
+
+/**
+ * Looks up DNs of users, hosts or groups: one search per container, so a list of any length costs
+ * at most three searches. DNs that do not parse as `cn=<valid name>,<container>,<base>` of an
+ * allowed kind are missing without a lookup.
  */
 export const resolveEntities = async (client: Client, dns: string[], kinds: EntityKind[], baseDN: string): Promise<ResolvedDNs> => {
   const named = dns.map((dn) => ({ dn, parsed: parseEntityDN(dn, baseDN) }));
@@ -164,16 +182,7 @@ export const resolveEntities = async (client: Client, dns: string[], kinds: Enti
   for (const kind of kinds) {
     const names = unique(named.flatMap(({ parsed }) => (parsed?.kind === kind ? [parsed.name] : [])));
     if (names.length === 0) continue;
-    // Of the kind's object class too: an entry under ou=groups that is not a groupOfNames is no group.
-    const filter = new AndFilter({
-      filters: [
-        new EqualityFilter({ attribute: 'objectClass', value: OBJECT_CLASSES[kind] }),
-        new OrFilter({ filters: names.map((name) => new EqualityFilter({ attribute: 'cn', value: name })) }),
-      ],
-    });
-    for (const entry of await searchChildren(client, containerDN(kind, baseDN), filter, ['cn'], { paged: true })) {
-      existing.set(normalizeDN(entry.dn), entry.dn);
-    }
+    for (const dn of await existingDNs(client, containerDN(kind, baseDN), OBJECT_CLASSES[kind], names)) existing.set(normalizeDN(dn), dn);
   }
   const found = new Map<string, string>();
   const missing: string[] = [];

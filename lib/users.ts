@@ -3,28 +3,33 @@
 // small `*User` operations at the end, which lib's handlers call.
 import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
-import { searchChildren, value, values } from './directory.js';
+import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
-import { listEntities, readEntity } from './entities.js';
+import { readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
+import type { ListSpec } from './listing.js';
 import { badRequest, forbidden } from './errors.js';
 import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
 import {
   addKeyValue,
-  assertNoCertificates,
-  certChanges,
+  assertNotRevoked,
   deleteKeyValue,
   expiryAfter,
   initialKeyValues,
   keyChanges,
-  parseStoredKeys,
   planKeyChanges,
   restoreKeyValue,
+  revokeRemovedKeys,
+  splitStoredKeys,
   storedValues,
+  validitySeconds,
   type KeyPlan,
+  type NewKey,
   type StoredKey,
 } from './keys.js';
+import type { CertificateAuthorities } from './cakeys.js';
+import { applyCertPlan, certJson, initialCertValues, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
 import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
 import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring, type Journal } from './writes.js';
@@ -46,13 +51,28 @@ export interface Info {
 export const DEFAULT_INFO: Info = { duration: 1, durationUnit: 'Days' };
 
 /** Reads `info`, including Keyper's form where duration is a string; falls back to the default. */
-export const parseInfo = (raw: string | undefined): Info => {
+const readInfo = (raw: string | undefined): Info => {
   try {
     const parsed = z.object({ duration, durationUnit }).safeParse(JSON.parse(raw ?? ''));
     return parsed.success ? parsed.data : DEFAULT_INFO;
   } catch {
     return DEFAULT_INFO;
   }
+};
+
+/** Parsed `info` values: a directory holds few distinct ones, so each is read once per process. */
+const parsedInfo = new Map<string, Readonly<Info>>();
+
+/** `info` as readInfo reads it, from the cache when that value was read before. */
+export const parseInfo = (raw: string | undefined): Info => {
+  if (raw === undefined) return DEFAULT_INFO;
+  let info = parsedInfo.get(raw);
+  if (info === undefined) {
+    info = Object.freeze(readInfo(raw));
+    if (parsedInfo.size >= 1_000) parsedInfo.clear();
+    parsedInfo.set(raw, info);
+  }
+  return info;
 };
 
 /** Replaces duration/durationUnit in an existing `info` document, keeping any other keys. */
@@ -88,26 +108,31 @@ export interface UserJson {
   sshPublicCerts: StoredKey[];
 }
 
+/** One pass over the entry's attributes (readAttributes) and one parse of each stored key: lists map thousands. */
 export const toUserJson = (entry: Entry): UserJson => {
-  const lockedTime = value(entry, 'pwdAccountLockedTime');
-  const lock = lockState(lockFacts(entry));
-  const keys = parseStoredKeys(values(entry, 'sshPublicKey'));
+  const attributes = readAttributes(entry);
+  const lockedTime = firstOf(attributes, 'pwdaccountlockedtime');
+  const lock = lockedTime === undefined ? 'none' : lockState(lockFacts(entry));
+  const keys = splitStoredKeys(attributes.get('sshpublickey') ?? []);
+  const { duration, durationUnit } = parseInfo(firstOf(attributes, 'info'));
+  const cn = firstOf(attributes, 'cn') ?? '';
   return {
     dn: entry.dn,
-    cn: value(entry, 'cn') ?? '',
-    uid: value(entry, 'uid') ?? value(entry, 'cn') ?? '',
-    sn: value(entry, 'sn') ?? '',
-    givenName: value(entry, 'givenName') ?? '',
-    ...present('displayName', value(entry, 'displayName')),
-    ...present('mail', value(entry, 'mail')),
+    cn,
+    uid: firstOf(attributes, 'uid') ?? cn,
+    sn: firstOf(attributes, 'sn') ?? '',
+    givenName: firstOf(attributes, 'givenname') ?? '',
+    ...present('displayName', firstOf(attributes, 'displayname')),
+    ...present('mail', firstOf(attributes, 'mail')),
     accountLocked: lock !== 'none',
     ...present('lockReason', lock === 'none' ? undefined : lock),
     ...present('pwdAccountLockedTime', lockedTime),
-    memberOfs: values(entry, 'memberOf'),
-    principal: values(entry, 'pseudonym'),
-    ...parseInfo(value(entry, 'info')),
-    sshPublicKeys: keys.filter((k) => k.keytype !== 1),
-    sshPublicCerts: keys.filter((k) => k.keytype === 1),
+    memberOfs: allOf(attributes, 'memberof'),
+    principal: allOf(attributes, 'pseudonym'),
+    duration,
+    durationUnit,
+    sshPublicKeys: keys.plain,
+    sshPublicCerts: keys.certs.map(certJson),
   };
 };
 
@@ -132,7 +157,7 @@ const userFields = {
   memberOfs: dnList,
   principal: principals,
   sshPublicKeys: keyChanges,
-  sshPublicCerts: certChanges,
+  sshPublicCerts: userCertChanges,
 };
 
 const passwordsMatch = (input: { userPassword?: string; confirmPassword?: string }): boolean =>
@@ -237,8 +262,8 @@ export const userDN = (name: string, baseDN: string): string => entityDN('user',
 
 export const readUser = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'user', name, baseDN, USER_ATTRIBUTES);
 
-export const listUsers = async (client: Client, baseDN: string): Promise<UserJson[]> =>
-  (await listEntities(client, 'user', 'inetOrgPerson', baseDN, USER_ATTRIBUTES)).map(toUserJson);
+/** How GET /api/users lists users (lib/listing.ts); ?q= matches a name, display name or mail prefix. */
+export const USER_LIST: ListSpec = { kind: 'user', objectClass: 'inetOrgPerson', attributes: USER_ATTRIBUTES, searchable: ['cn', 'displayName', 'mail'], toJson: toUserJson };
 
 /** The memberOfs as the directory spells the groups' DNs, once each; 400 naming those that are not existing groups. */
 const resolveGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {
@@ -260,22 +285,36 @@ const assertNamesFree = async (client: Client, input: UserCreate, dn: string, ba
  * step fails, the steps done are undone and the step's error is rethrown. Name and principals are
  * checked before the entry is added and again after (a concurrent claim of one of them).
  */
-export const createUser = async (client: Client, input: UserCreate, baseDN: string): Promise<Entry> => {
-  assertNoCertificates(input.sshPublicCerts);
+export const createUser = async (client: Client, input: UserCreate, baseDN: string, cas?: CertificateAuthorities): Promise<Entry> => {
   const groups = await resolveGroups(client, input.memberOfs, baseDN);
-  const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(new Date(), input));
+  const now = new Date();
+  const keys = planKeyChanges(input.sshPublicKeys, groups, [], expiryAfter(now, input));
+  const certPlan = planCertChanges(input.sshPublicCerts ?? [], groups, []);
+  await assertNotRevoked(client, baseDN, keys.add.map((key) => key.fingerprint), 'sshPublicKeys');
+  await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+  const certs = signUserKeys(certPlan.add, input.cn, input.principal, now, validitySeconds(input), cas);
   const dn = userDN(input.cn, baseDN);
   await assertNamesFree(client, input, dn, baseDN);
   return allOrNothing(client, async (journal) => {
-    // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1.
-    // Its undo (deleting it) also undoes the password and the lock.
-    await addEntry(journal, dn, OBJECT_CLASSES.user, buildUserEntry(input, initialKeyValues(keys.add, keys.dateExpire)));
+    // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1
+    // (certificates 100..). Its undo (deleting it) also undoes the password and the lock.
+    await addEntry(journal, dn, OBJECT_CLASSES.user, buildUserEntry(input, [...initialKeyValues(keys.add, keys.dateExpire), ...initialCertValues(certs, 'user')]));
     await assertNamesFree(journal.client, input, dn, baseDN);
     await journal.write(`set the password of ${dn}`, (c) => setPassword(c, dn, input.userPassword));
     if (input.accountLocked === true) await journal.write(`lock ${dn}`, (c) => c.modify(dn, lockChanges(UNLOCKED, true, false), RELAX_RULES));
     for (const group of groups) await addMember(journal, group, dn, baseDN);
     return readUser(journal.client, input.cn, baseDN);
   });
+};
+
+/** A user certificate's principals: the user's principals or, when there are none, the user name. */
+export const userPrincipals = (name: string, principal: string[]): string[] => (principal.length > 0 ? unique(principal) : [name]);
+
+/** Signs a user's keys with the user CA (read only when there is something to sign). */
+const signUserKeys = (keys: NewKey[], name: string, principal: string[], now: Date, durationSeconds: number, cas: CertificateAuthorities | undefined): NewCert[] => {
+  if (keys.length === 0) return [];
+  if (cas === undefined) throw new Error('signing user certificates needs the user CA');
+  return signKeys(keys, { ca: cas.get('user'), type: 'user', keyId: name, principals: userPrincipals(name, principal), now, durationSeconds }, 'sshPublicCerts');
 };
 
 /** The validity that new keys get: the user's, as this request leaves it. */
@@ -289,13 +328,15 @@ const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info
  * Writes a key plan value by value as journal steps: deletions first (so a key removed and added
  * again in one request is not a duplicate), then additions. Each step's undo puts back or takes
  * out exactly its value, so a failure (a concurrent duplicate, a lost connection) undoes them all.
+ * The revocations of the keys removed come at the end of the request (Journal.atEnd): never undone.
  */
-const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan): Promise<void> => {
+const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan, baseDN: string): Promise<void> => {
   for (const { raw } of plan.remove) {
     await journal.write(`delete a key of ${dn}`, (c) => deleteKeyValue(c, dn, raw), (c) => restoreKeyValue(c, dn, raw));
   }
   let current = plan.remaining;
   for (const key of plan.add) current = (await addKeyValue(journal, dn, key, plan.dateExpire, current)).current;
+  journal.atEnd(`revoke the keys removed from ${dn}`, (c) => revokeRemovedKeys(c, baseDN, plan));
 };
 
 /** Attributes a password change touches: ppolicy clears the failure count and lock with it. */
@@ -322,6 +363,8 @@ export interface UpdateOptions {
   endSessions?: (journal: Journal, dn: string) => Promise<void>;
   /** The If-Match entity tags, when the request has any (lib/etags.ts). */
   ifMatch?: string[] | undefined;
+  /** The user CA, for certificates to sign. */
+  cas?: CertificateAuthorities;
 }
 
 /**
@@ -336,10 +379,9 @@ export const updateUser = async (
   name: string,
   input: UserUpdate,
   baseDN: string,
-  { endSessions, ifMatch }: UpdateOptions = {},
+  { endSessions, ifMatch, cas }: UpdateOptions = {},
 ): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
-  assertNoCertificates(input.sshPublicCerts);
   const current = await readEntity(client, 'user', name, baseDN, [...USER_ATTRIBUTES, ...PASSWORD_STATE]);
   requireVersion(client, current, OBJECT_CLASSES.user, `User ${name}`, ifMatch);
   const dn = current.dn;
@@ -353,19 +395,35 @@ export const updateUser = async (
           storedValues(values(current, 'sshPublicKey')),
           expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
         );
+  if (keys !== undefined) await assertNotRevoked(client, baseDN, keys.add.map((key) => key.fingerprint), 'sshPublicKeys');
+  const now = new Date();
+  const certPlan =
+    input.sshPublicCerts === undefined
+      ? undefined
+      : planCertChanges(input.sshPublicCerts, wanted ?? values(current, 'memberOf'), storedValues(values(current, 'sshPublicKey')));
+  if (certPlan !== undefined) await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+  const certs = signUserKeys(
+    certPlan?.add ?? [],
+    name,
+    input.principal ?? values(current, 'pseudonym'),
+    now,
+    validitySeconds(validityAfter(input, value(current, 'info'))),
+    cas,
+  );
   const changes = buildUserChanges(input, value(current, 'info'));
   const lock = lockChanges(lockFacts(current), input.accountLocked, input.userPassword !== undefined);
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
   for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
   return allOrNothing(client, async (journal) => {
-    // Principals, keys and groups first: the steps that can still be refused (a concurrent claim,
-    // duplicate or last administrator leaving).
+    // Principals, keys, certificates and groups first: the steps that can still be refused (a
+    // concurrent claim, duplicate or last administrator leaving).
     if (input.principal !== undefined) {
       await claimStep(journal, dn, addedPrincipals(values(current, 'pseudonym'), input.principal), baseDN);
       await deleteValues(journal, dn, 'pseudonym', droppedIgnoringCase(values(current, 'pseudonym'), input.principal));
       await respell(journal, dn, 'pseudonym', respellings(values(current, 'pseudonym'), input.principal));
     }
-    if (keys !== undefined) await applyKeyPlan(journal, dn, keys);
+    if (keys !== undefined) await applyKeyPlan(journal, dn, keys, baseDN);
+    if (certPlan !== undefined) await applyCertPlan(journal, dn, certPlan, certs, 'user', baseDN, now);
     for (const group of add) await addMember(journal, group, dn, baseDN);
     for (const group of remove) await removeMember(journal, group, dn, baseDN);
     if (input.userPassword !== undefined) {

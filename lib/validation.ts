@@ -52,7 +52,16 @@ export const principals = z.array(principal).check(
 /** The longest password accepted, when setting one and when logging in. */
 export const MAX_PASSWORD_LENGTH = 128;
 
-export const dnList = z.array(z.string().check(z.maxLength(1024, 'must be at most 1024 characters'))).check(z.maxLength(1000));
+const dn = z.string().check(z.maxLength(1024, 'must be at most 1024 characters'));
+
+export const dnList = z.array(dn).check(z.maxLength(1000));
+
+/**
+ * A group's members: a group may hold tens of thousands. 100,000 DNs of users are about 6 MB of
+ * JSON, the most a Lambda request may carry.
+ */
+export const MAX_MEMBERS = 100_000;
+export const memberList = z.array(dn).check(z.maxLength(MAX_MEMBERS));
 
 export const unique = <T>(items: T[]): T[] => [...new Set(items)];
 

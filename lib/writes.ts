@@ -62,6 +62,27 @@ export const deleteValue = async (client: Client, dn: string, type: string, valu
 /** One directory operation (or one retried as a whole), given the connection to run on. */
 export type Step = (client: Client) => Promise<unknown>;
 
+/**
+ * The connection to undo a failed write on: the work's own when it still works and did not fail,
+ * otherwise a fresh one, bound the same way. Either may use the time up to the budget's end.
+ */
+const undoClient = (client: DirectoryClient, cause: unknown): Promise<DirectoryClient> => {
+  if (client.isBound && !isConnectionFailure(cause)) {
+    client.undoing = true;
+    return Promise.resolve(client);
+  }
+  return freshClient(client);
+};
+
+/** A second connection for the undo (opened once per request), closed with the first. */
+const freshClient = (client: DirectoryClient): Promise<DirectoryClient> =>
+  (client.spare ??= (async () => {
+    const spare = new DirectoryClient(client.ldap, client.credentials, { end: client.budget.end, workEnd: client.budget.end });
+    spare.undoing = true;
+    await spare.bind(client.credentials.dn, client.credentials.password);
+    return spare;
+  })());
+
 interface Recorded {
   what: string;
   undo: Step;
@@ -83,6 +104,7 @@ export interface WriteOptions {
  */
 export class Journal {
   private readonly recorded: Recorded[] = [];
+  private readonly finals: Recorded[] = [];
 
   constructor(readonly client: Client) {}
 
@@ -98,6 +120,28 @@ export class Journal {
       }
       if (options.happened !== undefined && (await this.ask(options.happened, error))) return;
       throw error;
+    }
+  }
+
+  /**
+   * Records a write that is never undone (a revocation: failing, it errs on the safe side), to run
+   * once every other step of the work has succeeded (allOrNothing). It is tried a second time when
+   * it fails, over a fresh connection when the first one is gone, so a lost connection does not
+   * leave it out; failing twice, the error undoes the other steps.
+   */
+  atEnd(what: string, step: Step): void {
+    this.finals.push({ what, undo: step });
+  }
+
+  /** Runs the writes recorded by atEnd, in order. */
+  async finish(): Promise<void> {
+    for (const { what, undo: step } of this.finals.splice(0)) {
+      try {
+        await step(this.client);
+      } catch (error) {
+        log('warn', 'a write that is never undone failed: trying again', { what, error: String(error) });
+        await step(await this.undoClient(error));
+      }
     }
   }
 
@@ -119,7 +163,7 @@ export class Journal {
         // The work's connection may fail during the undo too: go on over a fresh one.
         if (client === this.client && client instanceof DirectoryClient && isConnectionFailure(error)) {
           try {
-            client = await client.fresh();
+            client = await freshClient(client);
             await undo(client);
             continue;
           } catch (retryError) {
@@ -139,7 +183,7 @@ export class Journal {
   }
 
   private undoClient(cause: unknown): Promise<Client> {
-    return this.client instanceof DirectoryClient ? this.client.forUndo(cause) : Promise.resolve(this.client);
+    return this.client instanceof DirectoryClient ? undoClient(this.client, cause) : Promise.resolve(this.client);
   }
 
   private async ask(happened: (client: Client) => Promise<boolean>, cause: unknown): Promise<boolean> {
@@ -153,14 +197,16 @@ export class Journal {
 }
 
 /**
- * Runs a write of several steps: when `work` throws, the steps it has done are undone and the
- * error is rethrown, so the directory is as it was (or, after an unknown last step that did
- * happen, complete).
+ * Runs a write of several steps, then the writes recorded by atEnd: when one throws, the steps
+ * done are undone and the error is rethrown, so the directory is as it was (or, after an unknown
+ * last step that did happen, complete).
  */
 export const allOrNothing = async <T>(client: Client, work: (journal: Journal) => Promise<T>): Promise<T> => {
   const journal = new Journal(client);
   try {
-    return await work(journal);
+    const result = await work(journal);
+    await journal.finish();
+    return result;
   } catch (error) {
     await journal.rollback(error);
     throw error;
@@ -236,7 +282,7 @@ export const addEntry = (journal: Journal, dn: string, objectClass: string, attr
   );
 
 /** The user attributes of an entry as read, ready to add it again (ldapts lists '*' itself, empty). */
-const attributesOf = (entry: Entry): Record<string, string[]> =>
+const addableAttributes = (entry: Entry): Record<string, string[]> =>
   Object.fromEntries(
     Object.keys(entry)
       .filter((name) => name !== 'dn')
@@ -262,7 +308,7 @@ export const deleteEntry = (journal: Journal, entry: Entry): Promise<void> =>
     },
     async (client) => {
       try {
-        await client.add(entry.dn, attributesOf(entry));
+        await client.add(entry.dn, addableAttributes(entry));
       } catch (error) {
         if (!(error instanceof AlreadyExistsError)) throw error;
       }

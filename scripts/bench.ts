@@ -3,9 +3,13 @@
 // 1,000 users × 2 keys and 50 hosts straight into the directory, then measures the same requests
 // (a) over HTTP through serverless-offline, (b) by invoking the handler directly and (c) as the
 // raw LDAP lower bound (connect, bind, the handler's two searches, unbind with ldapts), each one
-// at a time and 10 at a time. Prints a table; asserts nothing; cleans up after itself.
+// at a time and 10 at a time. Then the lists (scripts/bench-lists.ts: users at 1,000 and 20,000,
+// a 20,000-member group); `npm run bench -- --lists-only` runs only those. Prints tables; asserts
+// nothing; cleans up after itself.
 // First, before any server runs: the size and cold import of every function's bundle
 // (scripts/bundles.ts); `npm run bench -- --bundles-only` prints those rows alone.
+// Then its own section for certificates: /api/authprinc (a certificate on each sampled user) and
+// /api/krlca with 10,000 revocations in the directory, whole and answered 304.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,8 +21,13 @@ import { HOST_FACT_ATTRIBUTES, USER_FACT_ATTRIBUTES, userLookupFilter } from '..
 import { reloadConfig } from '../lib/config.js';
 import { containerDN, entityDN } from '../lib/dn.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
+import { readKrl } from '../lib/krl.js';
+import { buildKrl, readRevocations, revokeCertificate, revokeKey } from '../lib/revocations.js';
+import { generateCaKey } from '../lib/sshca.js';
+import { certificateValidity, randomSerial, signCertificate } from '../lib/sshcert.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
 import { USER_OBJECT_CLASSES } from '../lib/users.js';
+import { benchLists } from './bench-lists.js';
 import { benchBundles } from './bundles.js';
 import { startDirectory, type RunningDirectory } from './directory.js';
 import { startOffline, type RunningOffline } from './offline.js';
@@ -166,7 +175,12 @@ interface Figures {
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? NaN;
 
 /** Runs `requests` through `ask` with `concurrency` workers; the latency of each, in ms. */
-const drive = async (ask: Ask, requests: Request[], concurrency: number, check: (r: Request, answer: string) => boolean): Promise<{ latencies: number[]; ok: number }> => {
+const drive = async <R = Request>(
+  ask: (request: R) => Promise<string>,
+  requests: R[],
+  concurrency: number,
+  check: (r: R, answer: string) => boolean,
+): Promise<{ latencies: number[]; ok: number }> => {
   const latencies: number[] = [];
   let ok = 0;
   let next = 0;
@@ -229,6 +243,107 @@ const table = (rows: Figures[]): string => {
 /** A sample of the seeded logins, in a fixed pseudo-random order. */
 const sample = (requests: Request[], n: number): Request[] => Array.from({ length: n }, (_, k) => requests[(k * 7919) % requests.length]!);
 
+// ---- certificates: /api/authprinc, and /api/krlca with 10,000 revocations ----
+
+const REVOCATIONS = 10_000;
+const KRL_REQUESTS = 40;
+
+interface PrincipalRequest extends Request {
+  serial: string;
+}
+
+/** A certificate (keyid 100) on each sampled user for its first host group, and REVOCATIONS revocations. */
+const seedCertificates = async (url: string, bind: { dn: string; password: string }, requests: Request[]): Promise<PrincipalRequest[]> => {
+  const ca = generateCaKey('ssh-ed25519', 'bench user ca');
+  const now = Math.floor(Date.now() / 1000);
+  const certified = [...new Map(requests.map((r) => [r.username, r])).values()].map((r) => {
+    const line = ed25519Line(`${r.username}@cert`);
+    const cert = signCertificate(ca, { publicKey: line, type: 'user', keyId: r.username, principals: [r.username], ...certificateValidity(now, 30 * 86_400), serial: randomSerial() });
+    const hostGroups = [entityDN('group', r.host, BASE_DN)];
+    const value = JSON.stringify({ name: 'cert', key: line, fingerprint: cert.fingerprint, hostGroups, keyid: 100, keytype: 1, dateExpire: expiryAfter(new Date(), { duration: 30, durationUnit: 'Days' }), cert: cert.line, serial: String(cert.serial) });
+    return { request: { ...r, fingerprint: cert.fingerprint, serial: String(cert.serial), expected: r.username }, value };
+  });
+  await inParallel(url, bind, certified, 8, async (client, { request, value }) => {
+    await client.modify(entityDN('user', request.username, BASE_DN), [new Change({ operation: 'add', modification: new Attribute({ type: 'sshPublicKey', values: [value] }) })]);
+  });
+  // Half keys, half certificate serials of the bench CA (none of the certificates above).
+  const revocations = Array.from({ length: REVOCATIONS }, (_, k) => k);
+  await inParallel(url, bind, revocations, 8, async (client, k) => {
+    if (k % 2 === 0) await revokeKey(client, BASE_DN, `SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')}`);
+    else await revokeCertificate(client, BASE_DN, { ca: ca.blob, serial: BigInt(k) });
+  });
+  return certified.map(({ request }) => request);
+};
+
+/** Invokes a handler of a public GET route directly, with a query and headers. */
+type PublicHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<{ statusCode?: number; body?: string; headers?: Record<string, unknown> }>;
+
+const invoker = async (module: Promise<{ handler: PublicHandler }>, route: string) => {
+  const { handler } = await module;
+  const context = { awsRequestId: 'bench', functionName: route, getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
+  return async (query: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: string; etag: string }> => {
+    const event = {
+      version: '2.0',
+      routeKey: `GET ${route}`,
+      rawPath: route,
+      rawQueryString: new URLSearchParams(query).toString(),
+      headers,
+      queryStringParameters: query,
+      requestContext: { http: { method: 'GET', path: route, sourceIp: '127.0.0.1' }, requestId: 'bench', routeKey: `GET ${route}` },
+      isBase64Encoded: false,
+    } as unknown as APIGatewayProxyEventV2;
+    const result = await handler(event, context);
+    return { status: result.statusCode ?? 200, body: result.body ?? '', etag: String(result.headers?.ETag ?? '') };
+  };
+};
+
+const principalQuery = (r: PrincipalRequest): Record<string, string> => ({ username: r.username, host: r.host, fingerprint: r.fingerprint, serial: r.serial });
+
+/** The in-process rows (before serverless-offline runs) and, given its URL, the HTTP rows. */
+const certificateRows = async (requests: PrincipalRequest[], ldap: { url: string; bind: { dn: string; password: string } }, apiUrl?: string): Promise<Figures[]> => {
+  const rows: Figures[] = [];
+  const measureRows = async <R>(name: string, ask: (r: R) => Promise<string>, items: R[], check: (r: R, answer: string) => boolean, concurrencies: number[], warmup: number) => {
+    for (const concurrency of concurrencies) {
+      await drive(ask, items.slice(0, warmup), concurrency, () => true);
+      const started = performance.now();
+      const { latencies, ok } = await drive(ask, items, concurrency, check);
+      rows.push(figures(name, concurrency, latencies, performance.now() - started, ok));
+    }
+  };
+  const principal = (r: PrincipalRequest, answer: string) => answer === `${r.expected}\n`;
+  const krlItems = Array.from({ length: KRL_REQUESTS }, (_, k) => k);
+  if (apiUrl === undefined) {
+    const authprinc = await invoker(import('../functions/public/authprinc.js'), '/api/authprinc');
+    const krlca = await invoker(import('../functions/public/krlca.js'), '/api/krlca');
+    await measureRows('authprinc: direct handler', async (r: PrincipalRequest) => (await authprinc(principalQuery(r))).body, requests, principal, [1, CONCURRENCY], WARMUP);
+    const whole = await krlca({});
+    const version = readKrl(Buffer.from(whole.body, 'base64')).version;
+    // What a cold function, or any after a new revocation, does: read every revocation and build.
+    await measureRows(`krlca (${version} revocations): build`, async () => {
+      const client = new Client({ url: ldap.url, timeout: 30_000, connectTimeout: 5_000 });
+      try {
+        await client.bind(ldap.bind.dn, ldap.bind.password);
+        return buildKrl(await readRevocations(client, BASE_DN)).version === version ? 'ok' : 'no';
+      } finally {
+        await client.unbind();
+      }
+    }, krlItems, (_, a) => a === 'ok', [1], 5);
+    await measureRows('krlca: direct, whole (warm, list unchanged)', async () => ((await krlca({})).status === 200 ? 'ok' : 'no'), krlItems, (_, a) => a === 'ok', [1], 5);
+    await measureRows('krlca: direct, If-None-Match (304, warm)', async () => ((await krlca({}, { 'if-none-match': whole.etag })).status === 304 ? 'ok' : 'no'), krlItems, (_, a) => a === 'ok', [1], 5);
+  } else {
+    await measureRows('authprinc: HTTP (serverless-offline)', async (r: PrincipalRequest) => (await fetch(`${apiUrl}/authprinc?${new URLSearchParams(principalQuery(r)).toString()}`)).text(), requests, principal, [1, CONCURRENCY], WARMUP);
+    const first = await fetch(`${apiUrl}/krlca`);
+    const tag = first.headers.get('etag') ?? '';
+    const bytes = (await first.arrayBuffer()).byteLength;
+    await measureRows(`krlca: HTTP, whole (${bytes} bytes, warm)`, async () => {
+      const answer = await fetch(`${apiUrl}/krlca`);
+      return answer.status === 200 && (await answer.arrayBuffer()).byteLength === bytes ? 'ok' : 'no';
+    }, krlItems, (_, a) => a === 'ok', [1], 5);
+    await measureRows('krlca: HTTP, If-None-Match (304, warm)', async () => ((await fetch(`${apiUrl}/krlca`, { headers: { 'If-None-Match': tag } })).status === 304 ? 'ok' : 'no'), krlItems, (_, a) => a === 'ok', [1], 5);
+  }
+  return rows;
+};
+
 // ---- the run ----
 
 const main = async (): Promise<void> => {
@@ -251,7 +366,14 @@ const main = async (): Promise<void> => {
     const ldapPort = await freePort();
     const bind = { dn: `cn=Manager,${BASE_DN}`, password: randomBytes(12).toString('hex') };
     const t0 = performance.now();
-    directory = await startDirectory({ dataDir: path.join(dataDir, 'slapd'), port: ldapPort, baseDN: BASE_DN, bindDN: bind.dn, bindPassword: bind.password, adminPassword: 'keyper-admin', reset: true });
+    // dbnosync: a throwaway directory, seeded with tens of thousands of entries in a few minutes.
+    const directoryOptions = { dataDir: path.join(dataDir, 'slapd'), port: ldapPort, baseDN: BASE_DN, bindDN: bind.dn, bindPassword: bind.password, adminPassword: 'keyper-admin', databaseConfig: ['dbnosync'] };
+    directory = await startDirectory({ ...directoryOptions, reset: true });
+    /** The same directory and data, restarted with the sssvlv overlay (pages by sorted views). */
+    const restartWithSortedViews = async (): Promise<void> => {
+      await directory?.stop();
+      directory = await startDirectory({ ...directoryOptions, reset: false, sortedViews: true });
+    };
     const seeded = await seed(directory.url, bind);
     console.log(`bench: slapd on ${directory.url} seeded with ${USERS} users × 2 keys and ${HOSTS} hosts in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -267,6 +389,11 @@ const main = async (): Promise<void> => {
     };
     Object.assign(process.env, env);
     reloadConfig();
+    // `npm run bench -- --lists-only`: only the lists section (it needs the same seeded directory).
+    if (process.argv.includes('--lists-only')) {
+      await benchLists({ url: directory.url, bind, baseDN: BASE_DN, env, seededUsers: USERS, adminPassword: 'keyper-admin', sortedViews: restartWithSortedViews });
+      return;
+    }
     const requests = sample(seeded, REQUESTS);
     const hasKey = (r: Request, answer: string) => answer === `${r.expected}\n`;
     const foundBoth = (_: Request, answer: string) => answer === '1/1';
@@ -274,6 +401,9 @@ const main = async (): Promise<void> => {
     const direct = await directly();
     // Every sampled entry once through slapd first, so no mode pays for a cold entry cache.
     for (const r of requests) await raw(r);
+    const t1 = performance.now();
+    const principalRequests = await seedCertificates(directory.url, bind, requests);
+    console.log(`bench: a certificate on each of ${principalRequests.length} users and ${REVOCATIONS} revocations seeded in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
 
     // Direct and raw first, while serverless-offline is not running (it would share the 2 cores).
     const rows: Figures[] = [];
@@ -282,12 +412,14 @@ const main = async (): Promise<void> => {
       { name: 'direct handler', ask: direct, check: hasKey },
     ];
     for (const concurrency of [1, CONCURRENCY]) rows.push(...(await measure(inProcess, requests, concurrency, 10)));
+    const certRows = await certificateRows(principalRequests, { url: directory.url, bind });
 
     offline = await startOffline(env);
     const { apiUrl } = offline;
     console.log(`bench: serverless-offline on ${apiUrl}`);
     const overOffline: Mode[] = [{ name: 'HTTP (serverless-offline)', ask: overHttp(apiUrl), check: hasKey }];
     for (const concurrency of [1, CONCURRENCY]) rows.push(...(await measure(overOffline, requests, concurrency, 1)));
+    certRows.push(...(await certificateRows(principalRequests, { url: directory.url, bind }, apiUrl)));
 
     rows.sort((a, b) => a.concurrency - b.concurrency);
     console.log(`\nGET /api/authkeys?username=&host=&fingerprint= — ${REQUESTS} requests per row (after ${WARMUP} warm-up), ${USERS} users × 2 keys, ${HOSTS} hosts\n`);
@@ -297,6 +429,11 @@ const main = async (): Promise<void> => {
       const r = rows.find((r) => r.mode === 'raw LDAP bound' && r.concurrency === concurrency)!;
       console.log(`direct / raw LDAP at p50, concurrency ${concurrency}: ${(d.p50 / r.p50).toFixed(2)}× (target ≤ 1.5×)`);
     }
+    console.log(`\nCertificates — GET /api/authprinc?username=&host=&fingerprint=&serial= (${principalRequests.length} requests per row, a certificate on each user) and GET /api/krlca (${KRL_REQUESTS} per row) with ${REVOCATIONS} revocations\n`);
+    console.log(table(certRows));
+    await offline.stop();
+    offline = undefined;
+    await benchLists({ url: directory.url, bind, baseDN: BASE_DN, env, seededUsers: USERS, adminPassword: 'keyper-admin', sortedViews: restartWithSortedViews });
   } finally {
     clearTimeout(deadline);
     await cleanup();
@@ -306,7 +443,7 @@ const main = async (): Promise<void> => {
 // ---- function bundles, then the rest ----
 
 const run = async (): Promise<void> => {
-  await benchBundles();
+  if (!process.argv.includes('--lists-only')) await benchBundles();
   if (!process.argv.includes('--bundles-only')) await main();
 };
 

@@ -2,7 +2,9 @@
 // built the way serverless-esbuild builds it (the options of `custom.esbuild`, its defaults where
 // the file sets none), then required in fresh Node processes. `npm run bench` prints these rows;
 // `npx tsx scripts/bundles.ts` prints them alone. Budget per function: ≤ 150 KB minified (the
-// source map apart) and ≤ 20 ms to import.
+// source map apart) and ≤ 20 ms to import; the functions that read a CA's private key (their IAM
+// role in serverless.yml says so) carry the key reading, signing and revocation code on top, and
+// may be SIGNING_ALLOWANCE_BYTES larger.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,12 +16,15 @@ import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { load } from 'js-yaml';
 
 export const MAX_BUNDLE_BYTES = 150 * 1024;
+// 24 KB of key reading, signing and revocation code, and 8 KB of journalled writes and versions
+// (lib/writes.ts, lib/etags.ts), which updateUser, the largest, carries all of.
+export const SIGNING_ALLOWANCE_BYTES = 32 * 1024;
 const MAX_IMPORT_MS = 20;
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 interface ServerlessYml {
-  functions: Record<string, { handler: string }>;
+  functions: Record<string, { handler: string; role?: string }>;
   provider?: { environment?: Record<string, unknown> };
   custom?: { esbuild?: Record<string, unknown> };
 }
@@ -55,6 +60,8 @@ export interface FunctionBundle {
   file: string;
   /** Size of the bundle without its source map. */
   bytes: number;
+  /** Its budget: MAX_BUNDLE_BYTES, plus SIGNING_ALLOWANCE_BYTES for a function that reads a CA key. */
+  budget: number;
   /** Bytes of the bundle per package (`project` for this repository's code), largest first. */
   parts: [string, number][];
 }
@@ -74,19 +81,21 @@ const partsOf = (metafile: Metafile, output: string): [string, number][] => {
 
 const readServerlessYml = async (): Promise<ServerlessYml> => load(await readFile(path.join(repoRoot, 'serverless.yml'), 'utf8')) as ServerlessYml;
 
-/** Builds every function of serverless.yml into `outDir`, one at a time as the plugin's entries. */
-export const buildBundles = async (outDir: string): Promise<FunctionBundle[]> => {
+/** Builds every function of serverless.yml (or those named) into `outDir`, one at a time as the plugin's entries. */
+export const buildBundles = async (outDir: string, only?: readonly string[]): Promise<FunctionBundle[]> => {
   const yml = await readServerlessYml();
   const options = esbuildOptions(yml.custom?.esbuild ?? {});
   const bundles: FunctionBundle[] = [];
-  for (const [name, { handler }] of Object.entries(yml.functions)) {
+  for (const [name, { handler, role }] of Object.entries(yml.functions)) {
+    if (only !== undefined && !only.includes(name)) continue;
     // `functions/auth/login.handler` is the export `handler` of functions/auth/login.{ts,js}.
     const base = handler.slice(0, handler.lastIndexOf('.'));
     const entry = ['.ts', '.js'].map((extension) => base + extension).find((file) => existsSync(path.join(repoRoot, file)));
     if (entry === undefined) throw new Error(`${name}: no source for handler ${handler}`);
     const result = await build({ ...options, absWorkingDir: repoRoot, entryPoints: [entry], outdir: path.join(outDir, path.dirname(entry)), metafile: true, logLevel: 'warning' });
     const [output, meta] = Object.entries(result.metafile.outputs).find(([file]) => !file.endsWith('.map'))!;
-    bundles.push({ name, file: path.resolve(repoRoot, output), bytes: meta.bytes, parts: partsOf(result.metafile, output) });
+    const budget = MAX_BUNDLE_BYTES + (role?.endsWith('CaReaderRole') === true ? SIGNING_ALLOWANCE_BYTES : 0);
+    bundles.push({ name, file: path.resolve(repoRoot, output), bytes: meta.bytes, budget, parts: partsOf(result.metafile, output) });
   }
   return bundles;
 };
@@ -193,7 +202,7 @@ export const benchBundles = async (runs = 9): Promise<boolean> => {
       (plain[i]!.peakRssBytes / 2 ** 20).toFixed(0),
       bundle.parts.slice(0, 4).map(([part, bytes]) => `${part} ${kb(bytes)}`).join(', '),
     ]);
-    const sizeOk = bundles.every((b) => b.bytes <= MAX_BUNDLE_BYTES);
+    const sizeOk = bundles.every((b) => b.bytes <= b.budget);
     const importOk = plain.every((p) => p.ms <= MAX_IMPORT_MS);
     console.log(`\nFunction bundles, built as serverless-esbuild builds them (minified; size without the source map), and their cold import`);
     console.log(`(fresh node process: require() of the bundle, which reads the configuration; median of ${runs} runs; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)\n`);
@@ -203,7 +212,7 @@ export const benchBundles = async (runs = 9): Promise<boolean> => {
     const largest = Math.max(...bundles.map((b) => b.bytes));
     const slowest = Math.max(...plain.map((p) => p.ms));
     const slowestCpu = Math.max(...plain.map((p) => p.cpuMs));
-    console.log(`bundles ≤ ${kb(MAX_BUNDLE_BYTES)} KB: ${sizeOk ? 'all' : 'NOT all'} (largest ${kb(largest)} KB)`);
+    console.log(`bundles ≤ ${kb(MAX_BUNDLE_BYTES)} KB (≤ ${kb(MAX_BUNDLE_BYTES + SIGNING_ALLOWANCE_BYTES)} KB reading a CA key): ${sizeOk ? 'all' : 'NOT all'} (largest ${kb(largest)} KB)`);
     console.log(`imports ≤ ${MAX_IMPORT_MS} ms: ${importOk ? 'all' : 'NOT all'} (slowest ${slowest.toFixed(1)} ms, CPU ${slowestCpu.toFixed(1)} ms: CPU time is what the import costs, whatever else the machine runs)`);
     return sizeOk && importOk;
   } finally {

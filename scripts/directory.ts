@@ -30,6 +30,18 @@ export interface DirectoryOptions {
   demo?: boolean;
   /** Progress lines (start, seed, stop); silent by default. */
   log?: (line: string) => void;
+  /**
+   * Server-side sorting and virtual list views (the sssvlv overlay), which Keyper's directory
+   * lacks: for tests of the paging path that uses them. Off by default.
+   */
+  sortedViews?: boolean;
+  /**
+   * Lines added to the database section after the indexes: `dbnosync` for a throwaway directory
+   * seeded in bulk (the benchmark), limits and access rules for tests of another service account.
+   */
+  databaseConfig?: string[];
+  /** slapd's debug level (`-d`), written to <dataDir>/slapd.log; `none` (the default) logs only failures. */
+  debugLevel?: 'none' | 'filter' | 'stats';
 }
 
 export interface RunningDirectory {
@@ -87,6 +99,7 @@ const SCHEMA_DIRS = [
 ];
 /** Module file name → the name slapd -VVV lists when it is linked in statically. */
 const MODULES = { back_mdb: 'mdb', memberof: 'memberof', refint: 'refint', ppolicy: 'ppolicy' } as const;
+const OPTIONAL_MODULES = { sssvlv: 'sssvlv' } as const;
 const SCHEMAS = ['core', 'cosine', 'inetorgperson', 'nis'];
 
 interface Slapd {
@@ -167,6 +180,7 @@ function validate(o: DirectoryOptions): void {
   if (!o.bindPassword || !o.adminPassword) throw new Error('bindPassword and adminPassword must not be empty');
   if (!CONF_SAFE_PATH.test(o.dataDir)) throw new Error(`dataDir ${JSON.stringify(o.dataDir)} must not contain quotes, backslashes or newlines`);
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) throw new Error(`port ${o.port} is not a TCP port number`);
+  for (const line of o.databaseConfig ?? []) if (/[\r\n]/.test(line)) throw new Error(`databaseConfig line ${JSON.stringify(line)} must be one line`);
 }
 
 /** RFC 2307 {SSHA}: base64(sha1(password + salt) + salt), what slappasswd produces. */
@@ -184,7 +198,7 @@ async function renderConfig(o: DirectoryOptions, slapd: Slapd, env: NodeJS.Proce
   if (before25) schemaFiles.push(path.join(schemaDir, 'ppolicy.schema'));
   schemaFiles.push(path.join(localDir, 'openssh-lpk.schema'));
 
-  const toLoad = Object.entries(MODULES)
+  const toLoad = Object.entries({ ...MODULES, ...(o.sortedViews === true ? OPTIONAL_MODULES : {}) })
     .filter(([, builtInName]) => !slapd.builtIn.has(builtInName))
     .map(([file]) => file);
   const moduleDir = findModuleDir(env, toLoad);
@@ -201,6 +215,8 @@ async function renderConfig(o: DirectoryOptions, slapd: Slapd, env: NodeJS.Proce
     bindDN: o.bindDN,
     rootpw: ssha(o.bindPassword),
     placeholderDN: placeholderMember(o.baseDN),
+    databaseConfig: (o.databaseConfig ?? []).join('\n'),
+    sortedViews: o.sortedViews === true ? 'overlay sssvlv' : '',
   };
   const template = await fs.readFile(path.join(localDir, 'slapd.conf.template'), 'utf8');
   return template.replace(/\{\{(\w+)\}\}/g, (match, key: string) => {
@@ -469,7 +485,7 @@ export async function startDirectory(o: DirectoryOptions): Promise<RunningDirect
   const logFd = openSync(files.log, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(slapd.bin, ['-d', 'none', '-f', files.conf, '-h', `${url}/`], {
+    child = spawn(slapd.bin, ['-d', o.debugLevel ?? 'none', '-f', files.conf, '-h', `${url}/`], {
       detached: true,
       stdio: ['ignore', logFd, logFd],
     });

@@ -1,10 +1,12 @@
 // `npm start`: the local directory (private slapd with demo data) plus the API through
-// serverless-offline on $PORT (default 3000). Ctrl-C stops both. `npm start -- --reset` reseeds.
+// serverless-offline on $PORT (default 3000). Ctrl-C stops both. `npm start -- --reset` reseeds;
+// the CAs (scripts/ca.ts) are kept unless `--reset-ca` asks for new ones.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureLocalCa, localCaEnv } from './ca.js';
 import { DEMO_PASSWORDS, directoryOptionsFromEnv, startDirectory } from './directory.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -24,6 +26,7 @@ const localJwtSecret = async (dataDir: string): Promise<string> => {
 
 const main = async (): Promise<void> => {
   const options = { ...directoryOptionsFromEnv(), reset: process.argv.includes('--reset'), log: (line: string) => console.log(`[directory] ${line}`) };
+  const ca = await ensureLocalCa(path.join(options.dataDir, 'ca'), { reset: process.argv.includes('--reset-ca') });
   const directory = await startDirectory(options);
   const port = process.env.PORT ?? '3000';
   const env = {
@@ -35,6 +38,7 @@ const main = async (): Promise<void> => {
     LDAP_BIND_DN: options.bindDN,
     LDAP_BIND_PASSWORD: options.bindPassword,
     JWT_SECRET: process.env.JWT_SECRET ?? (await localJwtSecret(options.dataDir)),
+    ...localCaEnv(ca),
   };
   const offline = spawn(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'offline', '--stage', 'local'], {
     cwd: repoRoot,
@@ -42,6 +46,8 @@ const main = async (): Promise<void> => {
     stdio: 'inherit',
   });
   console.log(`[start] directory ${directory.url} (${options.dataDir}); API http://localhost:${port}/api`);
+  const made = (['user', 'host'] as const).filter((kind) => ca.created[kind]);
+  console.log(`[start] CAs in ${path.dirname(ca.files.user)} (${made.length === 0 ? 'kept' : `new: ${made.join(', ')}`}); public keys at /api/userca and /api/hostca`);
   // Never a password in the banner: terminals and CI logs keep it.
   console.log(
     `[start] logins: admin (password: KEYPER_ADMIN_PASSWORD when the directory was first seeded, else the default in README.md), ` +

@@ -12,11 +12,18 @@ import { env, snapshot, type Reply } from './helpers.js';
  * session revocation times (clock), host credential digests (random).
  */
 export const comparable = (snap: string): string =>
-  snap
+  withoutRevocations(snap)
     .replace(/\{SSHA\}[A-Za-z0-9+/=]+/g, '{SSHA}')
     .replace(/(\\"dateExpire\\":\\")\d+/g, '$1')
     .replace(/(urn:keyper:revoked-session:[0-9a-f-]+:)\d+/g, '$1')
     .replace(/(urn:keyper:host-credential:sha256:)[0-9a-f]+/g, '$1');
+
+/**
+ * A snapshot without ou=revocations and its entries: revocations are never undone (lib/writes.ts
+ * Journal.atEnd), so they stand outside the all-or-nothing comparison.
+ */
+const withoutRevocations = (snap: string): string =>
+  JSON.stringify((JSON.parse(snap) as { dn: string }[]).filter(({ dn }) => !/(^|,)ou=revocations,/.test(dn)));
 
 export interface Proxied {
   proxy: FaultProxy;
@@ -107,11 +114,16 @@ export const cutEverywhere = async (proxy: FaultProxy, scenario: Scenario, cuts:
       for (const [index, message] of messages.entries()) {
         if (!worthCutting(cut, message, index)) continue;
         const where = `${cut} at message ${index + 1} (${message.operation})`;
-        // A busy machine may time a request out before it reaches the message: try once more.
+        // A busy machine may time a request out before it reaches the message: try once more. A
+        // success that did not reach it took a shorter way (a container the clean run created).
+        let fired = false;
         let reply: Reply | undefined;
-        for (let attempt = 0; attempt < 2; attempt += 1) {
+        for (let attempt = 0; attempt < 2 && !fired; attempt += 1) {
           proxy.arm({ kind: cut === 'deadline' ? 'stall' : cut, at: index + 1 });
           reply = await scenario.send(cut === 'deadline' ? DEADLINE_CONTEXT : {});
+          fired = proxy.fired();
+          // Disarmed before anything else talks to the directory through the proxy.
+          proxy.record();
           const after = await snapshot();
           if (reply.status < 300) {
             same(comparable(after), complete, `${where}: answered ${reply.status}, so the change must be complete`);
@@ -127,9 +139,9 @@ export const cutEverywhere = async (proxy: FaultProxy, scenario: Scenario, cuts:
             await scenario.revert();
             base = await snapshot();
           }
-          if (proxy.fired()) break;
+          if (!fired && reply.status < 300) break;
         }
-        expect(proxy.fired(), `${where} never happened: ${reply?.status} ${reply?.text}`).toBe(true);
+        if (!fired) expect(reply?.status, `${where} never happened: ${reply?.status} ${reply?.text}`).toBeLessThan(300);
       }
     } finally {
       putBack();

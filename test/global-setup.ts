@@ -1,10 +1,12 @@
 // Starts, once per test run, a private slapd (seeded with Keyper's layout and the demo data) on a
-// free loopback port and serverless-offline on another, both pointing at it; stops them after.
+// free loopback port and serverless-offline on another, both pointing at it, with CAs of its own
+// (scripts/ca.ts); stops them after.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { ensureLocalCa, localCaEnv } from '../scripts/ca.js';
 import { startDirectory, type RunningDirectory } from '../scripts/directory.js';
 import { freePort } from '../scripts/ports.js';
 import { startOffline, type RunningOffline } from '../scripts/offline.js';
@@ -35,8 +37,11 @@ export async function setup(project: TestProject): Promise<void> {
     LDAP_TIMEOUT_MS: '5000',
     JWT_SECRET: randomBytes(32).toString('hex'),
     KEYPER_ADMIN_PASSWORD: 'keyper-admin',
+    // Two console origins: CORS answers name the allowed one and vary by Origin (test/e2e/cors.test.ts).
+    CORS_ORIGINS: 'https://console.example.org,http://localhost:5173',
     // Request lines would drown the test report; failures are still logged.
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+    ...localCaEnv(await ensureLocalCa(path.join(dataDir, 'ca'))),
   };
   directory = await startDirectory({
     dataDir: path.join(dataDir, 'slapd'),

@@ -1,6 +1,9 @@
-// GET /api/groups — every group with its members (the placeholder never shown); admins only.
+// GET /api/groups — groups with their members (the placeholder never shown), all in one array or
+// a page at a time (?limit=, ?cursor=, ?q=; see lib/listing.ts); admins only.
 import { config } from '../../lib/config.js';
-import { listGroups } from '../../lib/groups.js';
-import { json, route } from '../../lib/handler.js';
+import { responseEncoding } from '../../lib/encoding.js';
+import { groupList } from '../../lib/groups.js';
+import { route } from '../../lib/handler.js';
+import { listResponse } from '../../lib/listing.js';
 
-export const handler = route({ access: 'admin' }, async ({ client }) => json(200, await listGroups(client, config().ldap.baseDN)));
+export const handler = route({ access: 'admin', encoding: responseEncoding() }, async ({ client, event }) => listResponse(client, groupList(config().ldap.baseDN), event, config().ldap));

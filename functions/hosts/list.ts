@@ -1,6 +1,9 @@
-// GET /api/hosts — every host with its owners, groups, principals and certificates; admins only.
+// GET /api/hosts — hosts with their owners, groups, principals and certificates, all in one array
+// or a page at a time (?limit=, ?cursor=, ?q=; see lib/listing.ts); admins only.
 import { config } from '../../lib/config.js';
-import { json, route } from '../../lib/handler.js';
-import { listHosts } from '../../lib/hosts.js';
+import { responseEncoding } from '../../lib/encoding.js';
+import { route } from '../../lib/handler.js';
+import { hostList } from '../../lib/hosts.js';
+import { listResponse } from '../../lib/listing.js';
 
-export const handler = route({ access: 'admin' }, async ({ client }) => json(200, await listHosts(client, config().ldap.baseDN)));
+export const handler = route({ access: 'admin', encoding: responseEncoding() }, async ({ client, event }) => listResponse(client, hostList(config().ldap.baseDN), event, config().ldap));

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Keyper: sshd's AuthorizedKeysCommand. Prints the public keys that Keyper allows to log in as
 # the requested account on this host, one authorized_keys line each, and nothing else.
+# `auth.sh --principals <user> <fingerprint> <serial>` (how authprinc.sh runs it, as sshd's
+# AuthorizedPrincipalsCommand) prints the principals Keyper allows for that certificate instead.
 #
 # Install (root-owned, mode 0755, in a directory only root can write, as sshd requires):
 #   install -d -o root -g root -m 0755 /etc/ssh/keyper
@@ -65,12 +67,18 @@ if [ -r "$conf" ]; then
   done < "$conf"
 fi
 
+route=authkeys
+if [ "${1-}" = "--principals" ]; then
+  route=authprinc
+  shift
+fi
 user=${1-}
 fingerprint=${2-}
+serial=${3-}
 host=${KEYPER_HOSTNAME:-$(uname -n)}
 
-if [ -z "$user" ] || [ -z "$host" ]; then
-  echo "keyper auth.sh: usage: auth.sh <user> [<fingerprint>]" >&2
+if [ -z "$user" ] || [ -z "$host" ] || { [ "$route" = authprinc ] && { [ -z "$fingerprint" ] || [ -z "$serial" ]; }; }; then
+  echo "keyper auth.sh: usage: auth.sh <user> [<fingerprint>], or auth.sh --principals <user> <fingerprint> <serial>" >&2
   exit 2
 fi
 if [ -z "$KEYPER_API_URL" ]; then
@@ -135,13 +143,16 @@ set -- -q -s -f -g -m "$KEYPER_TIMEOUT" --proto "$protocol" -G \
 if [ -n "$fingerprint" ]; then
   set -- "$@" --data-urlencode "fingerprint=$fingerprint"
 fi
+if [ "$route" = authprinc ]; then
+  set -- "$@" --data-urlencode "serial=$serial"
+fi
 
 # The token goes to curl on its standard input (-H @-), never on its command line, which every
 # local user can read.
 if [ -n "$host_token" ]; then
-  keys=$(printf 'Authorization: Bearer %s\n' "$host_token" | curl "$@" -H @- "$KEYPER_API_URL/authkeys") || exit 1
+  keys=$(printf 'Authorization: Bearer %s\n' "$host_token" | curl "$@" -H @- "$KEYPER_API_URL/$route") || exit 1
 else
-  keys=$(curl "$@" "$KEYPER_API_URL/authkeys" </dev/null) || exit 1
+  keys=$(curl "$@" "$KEYPER_API_URL/$route" </dev/null) || exit 1
 fi
 if [ -n "$keys" ]; then
   printf '%s\n' "$keys"

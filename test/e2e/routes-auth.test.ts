@@ -71,6 +71,16 @@ const ROUTES: Record<string, Row> = {
   'DELETE /api/hosts/{name}': { access: 'admin', sample: async () => ({ path: await scratch('hosts'), status: 200 }) },
   'GET /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
   'POST /api/authkeys': { access: 'public', sample: async () => ({ path: '/authkeys?username=alice&host=web1', status: 200 }) },
+  'GET /api/krlca': { access: 'public', sample: async () => ({ path: '/krlca', status: 200 }) },
+  'GET /api/authprinc': { access: 'public', sample: async () => ({ path: `/authprinc?username=alice&host=web1&fingerprint=${encodeURIComponent(`SHA256:${'A'.repeat(43)}`)}&serial=1`, status: 200 }) },
+  'POST /api/authprinc': { access: 'public', sample: async () => ({ path: `/authprinc?username=alice&host=web1&fingerprint=${encodeURIComponent(`SHA256:${'A'.repeat(43)}`)}&serial=1`, status: 200 }) },
+  'GET /api/usercert': { access: 'public', sample: async () => ({ path: '/usercert?username=alice', status: 200 }) },
+  'GET /api/hostcert': { access: 'public', sample: async () => ({ path: '/hostcert?hostname=web1', status: 200 }) },
+  'GET /api/userca': { access: 'public', sample: async () => ({ path: '/userca', status: 200 }) },
+  'GET /api/hostca': { access: 'public', sample: async () => ({ path: '/hostca', status: 200 }) },
+  'GET /api/health': { access: 'public', sample: async () => ({ path: '/health', status: 200 }) },
+  'GET /api/openapi.json': { access: 'public', sample: async () => ({ path: '/openapi.json', status: 200 }) },
+  'OPTIONS /api/{proxy+}': { access: 'public', sample: async () => ({ path: '/users', status: 204 }) },
 };
 
 /** The routes serverless.yml declares, as "METHOD /path". */

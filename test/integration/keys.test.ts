@@ -198,13 +198,13 @@ describe('refusals change nothing', () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it('400 for unknown fields in a new key and for certificates (not supported yet)', async () => {
+  it('400 for unknown fields in a new key or certificate (certificates: test/integration/certs.test.ts)', async () => {
     const name = created[0] ?? (await newUser());
     const before = await snapshot();
     expect((await update(name, { sshPublicKeys: [{ ...newKey(), command: 'x' }] })).status).toBe(400);
-    const certs = await update(name, { sshPublicCerts: [{ name: 'c', key: ed25519Line(), hostGroups: [] }] });
+    const certs = await update(name, { sshPublicCerts: [{ name: 'c', key: ed25519Line(), hostGroups: [], options: 'x' }] });
     expect(certs.status).toBe(400);
-    expect((certs.body as { msg: string }).msg).toBe('SSH certificates are not supported yet');
+    expect(certs.body).toMatchObject({ errors: { 'sshPublicCerts.0.options': 'is not a known field' } });
     const onCreate = await create({ cn: uniqueName('crt'), userPassword: PASSWORD, confirmPassword: PASSWORD, givenName: 'C', sn: 'D', duration: 1, durationUnit: 'Days', sshPublicCerts: [{}] });
     expect(onCreate.status).toBe(400);
     expect(await snapshot()).toBe(before);

@@ -3,7 +3,7 @@
 // directory is as it was, or the change is complete (a success, or a failure after the last write).
 // Creating users and hosts is in faults.test.ts.
 import type { Context } from 'aws-lambda';
-import { Attribute, Change, Control } from 'ldapts';
+import { Attribute, Change, Control, EqualityFilter } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as login } from '../../functions/auth/login.js';
 import { handler as logout } from '../../functions/auth/logout.js';
@@ -16,9 +16,10 @@ import { handler as updateHost } from '../../functions/hosts/update.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as updateUser } from '../../functions/users/update.js';
+import { parsePublicKey } from '../../lib/sshkeys.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
 import { cutEverywhere, useProxy, type Proxied } from '../cuts.js';
-import { ADMIN_PASSWORD, groupDN, hostDN, invoke, tokenOf, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
+import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, tokenOf, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
 
 let admin: string;
 let proxied: Proxied;
@@ -84,6 +85,11 @@ describe('users', () => {
       send: (context) => invoke(updateUser, { method: 'PUT', route: '/api/users/{name}', pathParameters: { name: cn }, token: admin, json }, context),
       revert: async () => {
         await removeUser(cn);
+        // Removing the old key revoked it for good: only the directory manager can take that back.
+        await withManager(async (client) => {
+          const revoked = await client.search(`ou=revocations,${baseDN()}`, { scope: 'one', filter: new EqualityFilter({ attribute: 'description', value: parsePublicKey(oldKey).fingerprint }) });
+          for (const entry of revoked.searchEntries) await client.del(entry.dn);
+        });
         await setup();
       },
     });

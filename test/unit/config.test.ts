@@ -41,4 +41,27 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ ...valid, STAGE: 'prod', JWT_SECRET: 'short' })).toThrow(/at least 32 bytes/);
     expect(parseConfig({ ...valid, STAGE: 'prod', JWT_SECRET: 'x'.repeat(32) }).tokens.secret).toHaveLength(32);
   });
+
+  it('allows no browser origin by default, and takes a comma-separated list of exact origins', () => {
+    expect(parseConfig(valid).corsOrigins).toEqual([]);
+    expect(parseConfig({ ...valid, CORS_ORIGINS: '' }).corsOrigins).toEqual([]);
+    const origins = parseConfig({ ...valid, CORS_ORIGINS: ' https://console.example.org, http://localhost:5173,https://console.example.org' }).corsOrigins;
+    expect(origins).toEqual(['https://console.example.org', 'http://localhost:5173']);
+    expect(Object.isFrozen(origins)).toBe(true);
+  });
+
+  it.each([
+    '*',
+    'null',
+    'console.example.org',
+    'https://console.example.org/',
+    'https://console.example.org/app',
+    'https://Console.example.org',
+    'https://console.example.org:443',
+    'https://*.example.org',
+    'http://console.example.org',
+    'ftp://console.example.org',
+  ])('refuses %s in CORS_ORIGINS, naming the variable', (origin) => {
+    expect(() => parseConfig({ ...valid, CORS_ORIGINS: `https://ok.example.org,${origin}` })).toThrow(/CORS_ORIGINS/);
+  });
 });

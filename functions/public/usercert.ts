@@ -1,0 +1,13 @@
+// GET /api/usercert?username=[&keyid=][&fingerprint=] — the user's unexpired certificate lines
+// (no token), filtered by keyid and fingerprint as Keyper does; the user is found by exact cn.
+// Unknown users and users without certificates get an empty 200.
+import { config } from '../../lib/config.js';
+import { route, text } from '../../lib/handler.js';
+import { certificateLines, linesBody, readUserCertValues, UserCertParamsSchema } from '../../lib/publiccerts.js';
+import { parseInput } from '../../lib/validation.js';
+
+export const handler = route({ access: 'public' }, async ({ client, event }) => {
+  const params = parseInput(UserCertParamsSchema, event.queryStringParameters);
+  const raw = await readUserCertValues(client, params.username, config().ldap.baseDN);
+  return text(200, linesBody(certificateLines(raw, params, new Date())));
+});
