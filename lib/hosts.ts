@@ -10,7 +10,7 @@ import { HOSTS_GROUP } from './auth.js';
 import { readEntry, value, values } from './directory.js';
 import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
-import { readEntity } from './entities.js';
+import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
@@ -182,16 +182,19 @@ export const createHost = async (client: Client, input: HostCreate, baseDN: stri
   const certs = signHostKeys(certPlan.add, input.cn, input.principal, new Date(), validitySeconds(input), cas);
   const dn = hostDN(input.cn, baseDN);
   return allOrNothing(client, async (journal) => {
+    let uuid: string | undefined;
     try {
       // Nobody else can write the entry before it exists: its certificates go in with it (100..).
-      await addEntry(journal, dn, OBJECT_CLASSES.host, buildHostEntry(input, owners, initialCertValues(certs, 'host')));
+      uuid = await addEntry(journal, dn, OBJECT_CLASSES.host, buildHostEntry(input, owners, initialCertValues(certs, 'host')));
     } catch (error) {
       if (error instanceof AlreadyExistsError) throw conflict(`Host ${input.cn} already exists`);
       throw error;
     }
     await addGroupEntry(journal, input.cn, buildGroupEntry(input.cn, hostGroupDescription(input.cn), [dn], baseDN), baseDN);
     await addMember(journal, groupDN(HOSTS_GROUP, baseDN), dn, baseDN);
-    return readHost(journal.client, input.cn, baseDN);
+    return readCreated(journal.client, 'host', input.cn, baseDN, HOST_ATTRIBUTES, uuid);
+  }).catch((error: unknown) => {
+    throw deletedMeanwhile(error, `Host ${input.cn}`);
   });
 };
 

@@ -20,7 +20,7 @@ import { assertion, isAssertionFailed } from './assertion.js';
 import { ADMIN_GROUP } from './auth.js';
 import { containerDN, entityDN, normalizeDN, OBJECT_CLASSES, parseEntityDN, sameDN, type EntityKind } from './dn.js';
 import { childDNs, MAX_OR_TERMS, readEntry, values } from './directory.js';
-import { badRequest } from './errors.js';
+import { badRequest, conflict } from './errors.js';
 import { placeholderMember } from './placeholder.js';
 import { unique } from './validation.js';
 import { UNCHANGED, type Journal } from './writes.js';
@@ -36,7 +36,20 @@ export const realMembers = (members: string[], baseDN: string): string[] => {
   return members.filter((dn) => !/placeholder/i.test(dn) || normalizeDN(dn) !== placeholder);
 };
 
-/** Puts `memberDN` into a group (no-op if there), dropping the placeholder: idempotent, for undos. */
+/**
+ * Whether `memberDN` exists and lists `groupDN` in its memberOf. slapd's memberof overlay fills
+ * memberOf only for an entry that exists when it is added to a group: a member deleted meanwhile
+ * (and perhaps created again) would be left in `member` without the group in its memberOf.
+ */
+const listedIn = async (client: Client, memberDN: string, groupDN: string): Promise<boolean> => {
+  const member = await readEntry(client, memberDN, ['memberOf']);
+  return member !== undefined && values(member, 'memberOf').some((dn) => sameDN(dn, groupDN));
+};
+
+/**
+ * Puts `memberDN` into a group (no-op if there), dropping the placeholder: idempotent, for undos.
+ * A member deleted meanwhile is taken out again, so that no group names an entry that is gone.
+ */
 export const putMember = async (client: Client, groupDN: string, memberDN: string, baseDN: string): Promise<void> => {
   try {
     await client.modify(groupDN, [change('add', memberDN)]);
@@ -44,6 +57,7 @@ export const putMember = async (client: Client, groupDN: string, memberDN: strin
     if (!(error instanceof TypeOrValueExistsError)) throw error;
   }
   await dropPlaceholder(client, groupDN, baseDN);
+  if (!(await listedIn(client, memberDN, groupDN))) await takeMember(client, groupDN, memberDN, baseDN);
 };
 
 const dropPlaceholder = async (client: Client, groupDN: string, baseDN: string): Promise<typeof UNCHANGED | undefined> => {
@@ -90,6 +104,8 @@ export const addMember = async (journal: Journal, groupDN: string, memberDN: str
   );
   // No undo of its own: taking the member out again puts the placeholder back when it is needed.
   await journal.write(`drop the placeholder of ${groupDN}`, (client) => dropPlaceholder(client, groupDN, baseDN));
+  // Deleted (or deleted and created again) meanwhile: the membership would be half made.
+  if (!(await listedIn(journal.client, memberDN, groupDN))) throw conflict(`${memberDN} changed while it was added to ${groupDN}; try again`);
 };
 
 /**

@@ -5,7 +5,7 @@ import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldap
 import * as z from './zod.js';
 import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
 import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
-import { readEntity } from './entities.js';
+import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { badRequest, forbidden } from './errors.js';
@@ -298,12 +298,14 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
   return allOrNothing(client, async (journal) => {
     // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1
     // (certificates 100..). Its undo (deleting it) also undoes the password and the lock.
-    await addEntry(journal, dn, OBJECT_CLASSES.user, buildUserEntry(input, [...initialKeyValues(keys.add, keys.dateExpire), ...initialCertValues(certs, 'user')]));
+    const uuid = await addEntry(journal, dn, OBJECT_CLASSES.user, buildUserEntry(input, [...initialKeyValues(keys.add, keys.dateExpire), ...initialCertValues(certs, 'user')]));
     await assertNamesFree(journal.client, input, dn, baseDN);
     await journal.write(`set the password of ${dn}`, (c) => setPassword(c, dn, input.userPassword));
     if (input.accountLocked === true) await journal.write(`lock ${dn}`, (c) => c.modify(dn, lockChanges(UNLOCKED, true, false), RELAX_RULES));
     for (const group of groups) await addMember(journal, group, dn, baseDN);
-    return readUser(journal.client, input.cn, baseDN);
+    return readCreated(journal.client, 'user', input.cn, baseDN, USER_ATTRIBUTES, uuid);
+  }).catch((error: unknown) => {
+    throw deletedMeanwhile(error, `User ${input.cn}`);
   });
 };
 

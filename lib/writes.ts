@@ -2,9 +2,9 @@
 // and the journal that makes a write of several LDAP operations all-or-nothing: each step records
 // how to undo it, and when a later step fails (refused, connection lost, out of time) the steps
 // done are undone in reverse order, over a fresh connection when the first one failed.
-import { AlreadyExistsError, Attribute, Change, NoSuchAttributeError, NoSuchObjectError, TypeOrValueExistsError, type Client, type Entry } from 'ldapts';
+import { AlreadyExistsError, Attribute, Change, EqualityFilter, NoSuchAttributeError, NoSuchObjectError, TypeOrValueExistsError, type Client, type Entry } from 'ldapts';
 import { assertion, holdsAll, isAssertionFailed } from './assertion.js';
-import { certainlyNotDone, DirectoryClient, isConnectionFailure, readEntry, values } from './directory.js';
+import { certainlyNotDone, DirectoryClient, isConnectionFailure, readEntry, value, values } from './directory.js';
 import { log } from './log.js';
 
 /** A modification that sets an attribute to exactly `vals`; an empty list removes the attribute. */
@@ -259,17 +259,27 @@ export const inJournal = <T>(target: Client | Journal, work: (journal: Journal) 
   target instanceof Journal ? work(target) : allOrNothing(target, work);
 
 /**
- * Adds an entry as a journal step. Its undo deletes the entry only while it still holds every
- * value this add wrote: after a lost connection the add may not have happened, and an entry of
- * that name may then be someone else's.
+ * Adds an entry as a journal step; answers its entryUUID (undefined when it could not be read).
+ * Its undo deletes the entry only while it is the one added: the same entryUUID, or, when that is
+ * unknown (the connection failed), every value this add wrote. After a lost connection the add may
+ * not have happened, and an entry of that name may then be someone else's.
  */
-export const addEntry = (journal: Journal, dn: string, objectClass: string, attributes: Record<string, string | string[]>): Promise<void> =>
-  journal.write(
+export const addEntry = async (journal: Journal, dn: string, objectClass: string, attributes: Record<string, string | string[]>): Promise<string | undefined> => {
+  let uuid: string | undefined;
+  await journal.write(
     `add ${dn}`,
-    (client) => client.add(dn, attributes),
     async (client) => {
+      await client.add(dn, attributes);
+      // The add happened, whatever this read does: without the entryUUID the undo goes by the values.
+      uuid = await readEntry(client, dn, ['entryUUID']).then(
+        (entry) => value(entry ?? { dn }, 'entryUUID'),
+        () => undefined,
+      );
+    },
+    async (client) => {
+      const ours = uuid === undefined ? holdsAll(identifying(attributes)) : new EqualityFilter({ attribute: 'entryUUID', value: uuid });
       try {
-        await client.del(dn, assertion(objectClass, holdsAll(identifying(attributes))));
+        await client.del(dn, assertion(objectClass, ours));
       } catch (error) {
         if (error instanceof NoSuchObjectError) return;
         if (isAssertionFailed(error)) {
@@ -280,6 +290,9 @@ export const addEntry = (journal: Journal, dn: string, objectClass: string, attr
       }
     },
   );
+  return uuid;
+};
+
 
 /** The user attributes of an entry as read, ready to add it again (ldapts lists '*' itself, empty). */
 const addableAttributes = (entry: Entry): Record<string, string[]> =>
@@ -320,6 +333,18 @@ export const deleteEntry = (journal: Journal, entry: Entry): Promise<void> =>
  * the delete was sent, a fresh one tells whether it happened, and if so the write succeeded.
  */
 export const deleteLast = (journal: Journal, dn: string): Promise<void> =>
-  journal.write(`delete ${dn}`, (client) => client.del(dn), undefined, {
-    happened: async (client) => (await readEntry(client, dn, ['1.1'])) === undefined,
-  });
+  journal.write(
+    `delete ${dn}`,
+    async (client) => {
+      try {
+        await client.del(dn);
+        return undefined;
+      } catch (error) {
+        // Deleted by a request at the same time: as good as done.
+        if (error instanceof NoSuchObjectError) return UNCHANGED;
+        throw error;
+      }
+    },
+    undefined,
+    { happened: async (client) => (await readEntry(client, dn, ['1.1'])) === undefined },
+  );

@@ -1,6 +1,7 @@
 // Requests racing each other, handlers invoked concurrently against the private slapd: each race
 // runs 20 times or more, each trial bounded by the test's timeout, and the invariants are checked
 // after every trial.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Attribute, Change } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as createGroup } from '../../functions/groups/create.js';
@@ -14,7 +15,7 @@ import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as getUserHandler } from '../../functions/users/get.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import type { GroupJson } from '../../lib/groups.js';
-import { ADMIN_PASSWORD, groupDN, hostDN, invoke, snapshot, tokenOf, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
+import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, tokenOf, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
 
 const PASSWORD = 'correct horse battery';
 const TRIALS = 20;
@@ -238,5 +239,68 @@ describe('versions: ETag and If-Match', () => {
     // The race was real: writers did meet stale versions.
     expect(conflicts).toBeGreaterThan(0);
     for (const name of names) expect((await removeUser(name)).status).toBe(200);
+  });
+});
+
+describe('create and delete of one name at once', () => {
+  /**
+   * Every disagreement between group `member` values and entry `memberOf` values in the
+   * directory: a member that does not exist or does not list the group, an entry listing a group
+   * that does not have it as member.
+   */
+  const disagreements = (): Promise<string[]> =>
+    withManager(async (client) => {
+      const search = async (base: string, attributes: string[]) => (await client.search(base, { scope: 'one', attributes, paged: true })).searchEntries;
+      const groups = await search(`ou=groups,${baseDN()}`, ['member']);
+      const entries = [...(await search(`ou=people,${baseDN()}`, ['memberOf'])), ...(await search(`ou=Hosts,${baseDN()}`, ['memberOf']))];
+      const listOf = (value: unknown): string[] => (value === undefined ? [] : [value].flat().map((v) => String(v).toLowerCase()));
+      const memberOf = new Map(entries.map((entry) => [entry.dn.toLowerCase(), listOf(entry.memberOf)]));
+      const problems: string[] = [];
+      for (const group of groups) {
+        for (const member of listOf(group.member)) {
+          if (member.startsWith('cn=placeholder,')) continue;
+          const listed = memberOf.get(member);
+          if (listed === undefined) problems.push(`${group.dn} has ${member}, which does not exist`);
+          else if (!listed.includes(group.dn.toLowerCase())) problems.push(`${group.dn} has ${member}, whose memberOf does not list it`);
+        }
+      }
+      const members = new Map(groups.map((group) => [group.dn.toLowerCase(), listOf(group.member)]));
+      for (const [dn, groupsOf] of memberOf) {
+        for (const group of groupsOf) if (!members.get(group)?.includes(dn)) problems.push(`${dn} lists ${group}, which does not have it as member`);
+      }
+      return problems;
+    });
+
+  const ROUNDS = 35;
+  it(`10 creates and 10 deletes of one user at once (${ROUNDS} rounds): memberships agree both ways, no create answers 404`, { timeout: 240_000 }, async () => {
+    expect(await disagreements()).toEqual([]);
+    const statuses = new Map<string, number>();
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const cn = uniqueName('cd');
+      const create = () =>
+        invoke(createUser, {
+          method: 'POST', route: '/api/users', token: admin,
+          json: { cn, userPassword: PASSWORD, confirmPassword: PASSWORD, givenName: 'C', sn: 'D', duration: 1, durationUnit: 'Days', memberOfs: [groupDN('demo_servers'), groupDN('web1')] },
+        });
+      // The deletes spread over the time the creates take, so that they meet them half-way.
+      const remove = (i: number) => sleep(i * 12 + Math.random() * 12).then(() => removeUser(cn));
+      const replies = await Promise.all([
+        ...Array.from({ length: 10 }, () => create().then((reply) => ({ kind: 'create', reply }))),
+        ...Array.from({ length: 10 }, (_, i) => remove(i).then((reply) => ({ kind: 'delete', reply }))),
+      ]);
+      for (const { kind, reply } of replies) {
+        const key = `${kind} ${reply.status}`;
+        statuses.set(key, (statuses.get(key) ?? 0) + 1);
+        if (kind === 'create') expect([201, 409], `create: ${reply.text}`).toContain(reply.status);
+        else expect([200, 404], `delete: ${reply.text}`).toContain(reply.status);
+      }
+      // refint cleans up after a delete in the background: wait for the directory to settle.
+      await expect.poll(disagreements, { timeout: 10_000, interval: 100 }).toEqual([]);
+      await removeUser(cn);
+      await expect.poll(disagreements, { timeout: 10_000, interval: 100 }).toEqual([]);
+    }
+    // Both kinds of request did succeed: the race was real.
+    expect(statuses.get('create 201'), JSON.stringify([...statuses])).toBeGreaterThan(0);
+    expect(statuses.get('delete 200'), JSON.stringify([...statuses])).toBeGreaterThan(0);
   });
 });
