@@ -26,7 +26,7 @@ import { CertificateError, certificateValidity, randomSerial, signCertificate, t
 import { decodeBase64, fingerprintOf, isKeyType, readKeyFields } from './sshkeys.js';
 import { WireReader, wireString } from './sshwire.js';
 import { dnList, text } from './validation.js';
-import { undo } from './writes.js';
+import type { Journal } from './writes.js';
 
 // ---- input: entries without keyid are certified and added, entries with keyid are removed ----
 
@@ -261,27 +261,18 @@ const revokeRemoved = async (client: Client, baseDN: string, plan: CertPlan): Pr
 };
 
 /**
- * Writes a certificate plan value by value: deletions, additions (each with a keyid no other value
- * has, lib/keys.ts addStoredValue), then the revocations of what was removed. When a step fails,
- * the request's other certificate writes are undone before the error is rethrown; revocations
- * made already stay (a revocation is never taken back: failing, it errs on the safe side).
+ * Writes a certificate plan value by value as journal steps: deletions, additions (each with a
+ * keyid no other value has, lib/keys.ts addStoredValue), each undone alone when a later step
+ * fails. The revocations of what was removed come at the end of the request (Journal.atEnd): a
+ * revocation is never taken back (failing, it errs on the safe side).
  */
-export const applyCertPlan = async (client: Client, dn: string, plan: CertPlan, certs: NewCert[], type: CertificateType, baseDN: string, now: Date): Promise<void> => {
-  for (const { raw } of plan.remove) await deleteKeyValue(client, dn, raw);
-  const added: string[] = [];
-  let current = plan.remaining;
-  try {
-    for (const cert of certs) {
-      const result = await addStoredValue(client, dn, cert.fingerprint, (keyid) => certValue(cert, keyid, type), certificates(now), current);
-      added.push(result.raw);
-      current = result.current;
-    }
-    await revokeRemoved(client, baseDN, plan);
-  } catch (error) {
-    await undo(`certificate changes of ${dn}`, async () => {
-      for (const raw of added) await deleteKeyValue(client, dn, raw);
-      for (const { raw } of plan.remove) await restoreKeyValue(client, dn, raw);
-    });
-    throw error;
+export const applyCertPlan = async (journal: Journal, dn: string, plan: CertPlan, certs: NewCert[], type: CertificateType, baseDN: string, now: Date): Promise<void> => {
+  for (const { raw } of plan.remove) {
+    await journal.write(`delete a certificate of ${dn}`, (c) => deleteKeyValue(c, dn, raw), (c) => restoreKeyValue(c, dn, raw));
   }
+  let current = plan.remaining;
+  for (const cert of certs) {
+    current = (await addStoredValue(journal, dn, cert.fingerprint, (keyid) => certValue(cert, keyid, type), certificates(now), current)).current;
+  }
+  journal.atEnd(`revoke the certificates removed from ${dn}`, (c) => revokeRemoved(c, baseDN, plan));
 };

@@ -12,6 +12,7 @@ const EnvSchema = z.object({
   LDAP_BIND_PASSWORD: z.string().check(z.minLength(1, 'must not be empty')),
   LDAP_CONNECT_TIMEOUT_MS: positiveInt(3000),
   LDAP_TIMEOUT_MS: positiveInt(5000),
+  LDAP_UNDO_RESERVE_MS: positiveInt(2000),
   JWT_SECRET: z.optional(z.string()),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(15 * 60),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt(7 * 24 * 60 * 60),
@@ -26,6 +27,8 @@ export interface LdapConfig {
   readonly bindPassword: string;
   readonly connectTimeoutMs: number;
   readonly timeoutMs: number;
+  /** Time kept at the end of an invocation for undoing the writes already made (lib/budget.ts). */
+  readonly undoReserveMs: number;
 }
 
 export interface TokenConfig {
@@ -95,6 +98,7 @@ export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
       bindPassword: e.LDAP_BIND_PASSWORD,
       connectTimeoutMs: e.LDAP_CONNECT_TIMEOUT_MS,
       timeoutMs: e.LDAP_TIMEOUT_MS,
+      undoReserveMs: e.LDAP_UNDO_RESERVE_MS,
     }),
     tokens: Object.freeze({
       secret: tokenSecret(e.STAGE, e.JWT_SECRET),

@@ -1,7 +1,24 @@
 // The only place that opens LDAP connections: connect, bind, work, unbind in a `finally`, per
-// invocation. Also the small helpers that normalise ldapts' answers (string vs array values).
-import { Client, NoSuchObjectError, SizeLimitExceededError, type Entry, type Filter, type SearchOptions } from 'ldapts';
+// invocation, within the invocation's time budget (lib/budget.ts). Also the small helpers that
+// normalise ldapts' answers (string vs array values).
+import {
+  Client,
+  NoSuchObjectError,
+  ResultCodeError,
+  SizeLimitExceededError,
+  type Change,
+  type Control,
+  type DN,
+  type Entry,
+  type Filter,
+  type SaslMechanism,
+  type SearchOptions,
+  type SearchResult,
+} from 'ldapts';
+import { OutOfTimeError, UNLIMITED, type Budget } from './budget.js';
 import { config, type LdapConfig } from './config.js';
+import { normalizeDN } from './dn.js';
+import { isDirectoryUnavailable } from './errors.js';
 import { log } from './log.js';
 
 export interface Credentials {
@@ -9,8 +26,144 @@ export interface Credentials {
   readonly password: string;
 }
 
-const newClient = (ldap: LdapConfig): Client =>
-  new Client({ url: ldap.url, connectTimeout: ldap.connectTimeoutMs, timeout: ldap.timeoutMs, strictDN: true });
+/**
+ * The bound connection was lost. ldapts would reconnect by itself on the next operation, but
+ * without a bind: anonymous, every read would look empty and every write be refused.
+ */
+export class ConnectionLostError extends Error {
+  readonly code = 'ECONNRESET';
+  constructor() {
+    super('Directory connection lost');
+  }
+}
+
+/** Whether an error says the connection failed or time ran out, rather than the directory refusing. */
+export const isConnectionFailure = (error: unknown): boolean =>
+  !(error instanceof ResultCodeError) && isDirectoryUnavailable(error);
+
+/** Whether an operation that failed with `error` certainly did not change the directory. */
+export const certainlyNotDone = (error: unknown): boolean =>
+  error instanceof ConnectionLostError ||
+  (error instanceof OutOfTimeError && !error.sent) ||
+  !isConnectionFailure(error);
+
+type Kind = 'read' | 'write';
+
+/** What a modify must assert besides its own controls, and the error its failure becomes. */
+export interface Precondition {
+  controls: (own: Control[]) => Control[];
+  failed: (error: unknown) => Promise<unknown>;
+}
+
+/**
+ * An ldapts client that keeps to the invocation's budget: no operation starts after Middy's abort
+ * or on a lost connection; work operations end by `workEnd` (cut off, connection dropped, when
+ * they would run longer), a write starts only when the slowest operation seen so far would still
+ * fit; operations of the undo may use the time up to `end`.
+ */
+export class DirectoryClient extends Client {
+  private bindCount = 0;
+  private slowestMs = 0;
+  /** Set for the undo (lib/writes.ts): its operations may use the time up to the budget's end. */
+  undoing = false;
+  /** A second connection for the undo (lib/writes.ts), closed with this one. */
+  spare: Promise<DirectoryClient> | undefined;
+  private readonly preconditions = new Map<string, Precondition>();
+  private readonly onAbort = (): void => this.drop();
+
+  constructor(
+    readonly ldap: LdapConfig,
+    readonly credentials: Credentials,
+    readonly budget: Budget = UNLIMITED,
+  ) {
+    super({ url: ldap.url, connectTimeout: ldap.connectTimeoutMs, timeout: ldap.timeoutMs, strictDN: true });
+    budget.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  override async bind(dn: DN | SaslMechanism | string, password?: string, controls?: Control | Control[]): Promise<void> {
+    await this.run('read', () => super.bind(dn, password, controls));
+    this.bindCount += 1;
+  }
+
+  override add(dn: DN | string, attributes: Parameters<Client['add']>[1], controls?: Control | Control[]): Promise<void> {
+    return this.run('write', () => super.add(dn, attributes, controls));
+  }
+
+  override modify(dn: DN | string, changes: Change | Change[], controls?: Control | Control[]): Promise<void> {
+    const key = normalizeDN(dn.toString());
+    const precondition = this.preconditions.get(key);
+    this.preconditions.delete(key);
+    const own = controls === undefined ? [] : [controls].flat();
+    return this.run('write', () => super.modify(dn, changes, precondition?.controls(own) ?? own)).catch(async (error: unknown) => {
+      throw precondition === undefined ? error : await precondition.failed(error);
+    });
+  }
+
+  /** Makes the next modify of `dn` on this connection carry a precondition (lib/etags.ts). */
+  precondition(dn: string, precondition: Precondition): void {
+    this.preconditions.set(normalizeDN(dn), precondition);
+  }
+
+  override del(dn: DN | string, controls?: Control | Control[]): Promise<void> {
+    return this.run('write', () => super.del(dn, controls));
+  }
+
+  /** Extended operations are counted as writes: the one used here is Password Modify. */
+  override exop(oid: string, value?: Buffer | string, controls?: Control | Control[]): Promise<{ oid?: string; value?: string }> {
+    return this.run('write', () => super.exop(oid, value, controls));
+  }
+
+  override search(base: DN | string, options?: SearchOptions, controls?: Control | Control[]): Promise<SearchResult> {
+    return this.run('read', () => super.search(base, options, controls));
+  }
+
+  // compare and modifyDN are not used by the service: they run without the budget's checks.
+
+  /** Unbinds this connection and the spare, never throwing. */
+  async close(): Promise<void> {
+    this.budget.signal?.removeEventListener('abort', this.onAbort);
+    const spare = this.spare?.catch(() => undefined);
+    this.spare = undefined;
+    await Promise.all([unbindQuietly(this), spare?.then((client) => client?.close())]);
+  }
+
+  private async run<T>(kind: Kind, operation: () => Promise<T>): Promise<T> {
+    if (!this.undoing && this.budget.signal?.aborted === true) throw new OutOfTimeError('Request aborted', false);
+    if (this.bindCount > 0 && !this.isBound) throw new ConnectionLostError();
+    const left = (this.undoing ? this.budget.end : this.budget.workEnd) - Date.now();
+    if (left <= 0 || (kind === 'write' && left < this.slowestMs)) {
+      throw new OutOfTimeError(`No time left for a directory ${kind}`, false);
+    }
+    const started = Date.now();
+    try {
+      return await this.within(left, operation);
+    } finally {
+      this.slowestMs = Math.max(this.slowestMs, Date.now() - started);
+    }
+  }
+
+  /** Runs an operation for at most `ms` (ldapts' own timeout covers the longer ones). */
+  private async within<T>(ms: number, operation: () => Promise<T>): Promise<T> {
+    if (ms >= this.ldap.timeoutMs) return operation();
+    let timer: NodeJS.Timeout | undefined;
+    const cutOff = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.drop();
+        reject(new OutOfTimeError('Directory operation cut off at the end of the time budget', true));
+      }, ms);
+    });
+    try {
+      return await Promise.race([operation(), cutOff]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes the socket at once: operations in flight fail, later ones meet ConnectionLostError. */
+  private drop(): void {
+    super.unbind().catch(() => undefined);
+  }
+}
 
 /** Closes a client without letting a failing unbind hide the work's own result or error. */
 const unbindQuietly = async (client: Client): Promise<void> => {
@@ -23,20 +176,21 @@ const unbindQuietly = async (client: Client): Promise<void> => {
 
 /**
  * Runs `work` on a fresh connection bound as `credentials` (the service account by default),
- * and always unbinds afterwards, whether the work succeeded or threw.
+ * within `budget`, and always unbinds afterwards, whether the work succeeded or threw.
  */
 export const withDirectory = async <T>(
   work: (client: Client) => Promise<T>,
   credentials?: Credentials,
   ldap: LdapConfig = config().ldap,
+  budget: Budget = UNLIMITED,
 ): Promise<T> => {
-  const client = newClient(ldap);
+  const bindAs = credentials ?? { dn: ldap.bindDN, password: ldap.bindPassword };
+  const client = new DirectoryClient(ldap, bindAs, budget);
   try {
-    const { dn, password } = credentials ?? { dn: ldap.bindDN, password: ldap.bindPassword };
-    await client.bind(dn, password);
+    await client.bind(bindAs.dn, bindAs.password);
     return await work(client);
   } finally {
-    await unbindQuietly(client);
+    await client.close();
   }
 };
 

@@ -22,6 +22,9 @@ export const HOST_NAME = new RegExp(`^(?=.{1,${MAX_NAME_LENGTH}}$)${DNS_LABEL}(?
 /** Group names: Keyper's (KeyperAdmins, demo_servers) and every host name (host groups). */
 export const GROUP_NAME = new RegExp(`^(?=.{1,${MAX_NAME_LENGTH}}$)[A-Za-z0-9_][A-Za-z0-9_.-]*$`);
 
+/** The structural object class of each kind: what makes an entry in its container one of them. */
+export const OBJECT_CLASSES: Record<EntityKind, string> = { user: 'inetOrgPerson', group: 'groupOfNames', host: 'device' };
+
 export const NAME_PATTERNS: Record<EntityKind, RegExp> = { user: USER_NAME, group: GROUP_NAME, host: HOST_NAME };
 
 export const isValidName = (kind: EntityKind, name: string): boolean => NAME_PATTERNS[kind].test(name);

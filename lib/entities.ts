@@ -1,9 +1,10 @@
 // Reading one of Keyper's named entities (users, groups, hosts) by name; the entity modules say
-// which attributes. Lists of them: lib/listing.ts.
-import type { Client, Entry } from 'ldapts';
+// which attributes. Lists of them: lib/listing.ts. Also what a create answers when its entry
+// vanished half-way.
+import { NoSuchObjectError, type Client, type Entry } from 'ldapts';
 import { entityDN, type EntityKind } from './dn.js';
-import { readEntry } from './directory.js';
-import { notFound } from './errors.js';
+import { readEntry, value } from './directory.js';
+import { conflict, isApiError, notFound } from './errors.js';
 
 const LABELS: Record<EntityKind, string> = { user: 'User', group: 'Group', host: 'Host' };
 
@@ -13,3 +14,22 @@ export const readEntity = async (client: Client, kind: EntityKind, name: string,
   if (entry === undefined) throw notFound(`${LABELS[kind]} ${name} not found`);
   return entry;
 };
+
+/**
+ * Reads back an entity this request created; a 409 when it is gone or is another one (deleted and
+ * created again by other requests meanwhile), which undoes the creation.
+ */
+export const readCreated = async (client: Client, kind: EntityKind, name: string, baseDN: string, attributes: string[], uuid: string | undefined): Promise<Entry> => {
+  const entry = await readEntity(client, kind, name, baseDN, [...attributes, 'entryUUID']);
+  if (uuid !== undefined && value(entry, 'entryUUID') !== uuid) throw deletedMeanwhile(new NoSuchObjectError(), `${LABELS[kind]} ${name}`);
+  return entry;
+};
+
+/**
+ * What a create answers when its own entry vanished half-way (deleted by a request at the same
+ * time): 409, like a create that finds the name taken, never the 404 of a missing entry.
+ */
+export const deletedMeanwhile = (error: unknown, label: string): unknown =>
+  error instanceof NoSuchObjectError || (isApiError(error) && error.statusCode === 404)
+    ? conflict(`${label} was deleted while it was being created; try again`)
+    : error;

@@ -35,11 +35,13 @@ export const conflict = (msg: string): ApiError => apiError(409, msg);
 export const isApiError = (error: unknown): error is ApiError =>
   error instanceof Error && 'body' in error && 'statusCode' in error;
 
-/** Errors raised while reaching the directory at all (refused, reset, DNS, timeouts). */
+/** Errors raised while reaching the directory at all (refused, reset, DNS, timeouts, time up). */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE']);
 
 export const isDirectoryUnavailable = (error: unknown): boolean => {
   if (!(error instanceof Error)) return false;
+  // Middy's timeout (its `timeoutEarlyResponse`), an aborted operation, or the time budget's own.
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') return true;
   const code = (error as NodeJS.ErrnoException).code;
   if (code !== undefined && UNAVAILABLE_CODES.has(code)) return true;
   // ldapts reports its own connect/operation timeouts and closed sockets with plain Errors.

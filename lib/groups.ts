@@ -6,16 +6,17 @@ import { AlreadyExistsError, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
 import { ADMIN_GROUP, HOSTS_GROUP } from './auth.js';
 import { value, values } from './directory.js';
-import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
+import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES } from './dn.js';
 import { badRequest, conflict, forbidden } from './errors.js';
 import { readEntity } from './entities.js';
+import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
 import { placeholderMember } from './placeholder.js';
 import { memberList, present, text } from './validation.js';
-import { replace } from './writes.js';
+import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
-export const GROUP_ATTRIBUTES = ['cn', 'description', 'member'];
+export const GROUP_ATTRIBUTES = ['cn', 'description', 'member', VERSION_ATTRIBUTE];
 
 export const GROUP_OBJECT_CLASSES = ['top', 'groupOfNames'];
 
@@ -99,10 +100,10 @@ export const resolveMembers = async (client: Client, dns: string[], baseDN: stri
   return found;
 };
 
-/** Adds a group entry; a name already taken is a 409 that names it. */
-export const addGroupEntry = async (client: Client, name: string, attributes: Record<string, string | string[]>, baseDN: string): Promise<void> => {
+/** Adds a group entry as a journal step; a name already taken is a 409 that names it. */
+export const addGroupEntry = async (journal: Journal, name: string, attributes: Record<string, string | string[]>, baseDN: string): Promise<void> => {
   try {
-    await client.add(groupDN(name, baseDN), attributes);
+    await addEntry(journal, groupDN(name, baseDN), OBJECT_CLASSES.group, attributes);
   } catch (error) {
     if (error instanceof AlreadyExistsError) throw conflict(`Group ${name} already exists`);
     throw error;
@@ -112,18 +113,22 @@ export const addGroupEntry = async (client: Client, name: string, attributes: Re
 /** Creates a group; every member is checked before the one write. */
 export const createGroup = async (client: Client, input: GroupCreate, baseDN: string): Promise<Entry> => {
   const members = await resolveMembers(client, input.members, baseDN);
-  await addGroupEntry(client, input.cn, buildGroupEntry(input.cn, input.description, members, baseDN), baseDN);
-  return readGroup(client, input.cn, baseDN);
+  return allOrNothing(client, async (journal) => {
+    await addGroupEntry(journal, input.cn, buildGroupEntry(input.cn, input.description, members, baseDN), baseDN);
+    return readGroup(journal.client, input.cn, baseDN);
+  });
 };
 
 /**
- * Updates description and members. `members` is the complete new list: the difference is applied
- * one value at a time (adds first, so the group is never empty on the way and no concurrent change
- * to other members is overwritten). Everything is validated before the first write.
+ * Updates description and members, all or nothing; with If-Match, only the version the client
+ * read. `members` is the complete new list: the difference is applied one value at a time (adds first, so the group is never empty on the way
+ * and no concurrent change to other members is overwritten). Everything is validated before the
+ * first write.
  */
-export const updateGroup = async (client: Client, name: string, input: GroupUpdate, baseDN: string): Promise<Entry> => {
+export const updateGroup = async (client: Client, name: string, input: GroupUpdate, baseDN: string, ifMatch?: string[]): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   const current = await readGroup(client, name, baseDN);
+  requireVersion(client, current, OBJECT_CLASSES.group, `Group ${name}`, ifMatch);
   const dn = current.dn;
   let add: string[] = [];
   let remove: string[] = [];
@@ -132,15 +137,18 @@ export const updateGroup = async (client: Client, name: string, input: GroupUpda
     assertAdminsRemain(dn, wanted, baseDN, 'members');
     ({ add, remove } = diffDNs(realMembers(values(current, 'member'), baseDN), wanted));
   }
-  if (input.description !== undefined) await client.modify(dn, [replace('description', input.description === null ? [] : [input.description])]);
-  for (const member of add) await addMember(client, dn, member, baseDN);
-  for (const member of remove) await removeMember(client, dn, member, baseDN);
-  return readGroup(client, name, baseDN);
+  const changes = input.description === undefined ? [] : [replace('description', input.description === null ? [] : [input.description])];
+  return allOrNothing(client, async (journal) => {
+    if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
+    for (const member of add) await addMember(journal, dn, member, baseDN);
+    for (const member of remove) await removeMember(journal, dn, member, baseDN, 'members');
+    return readGroup(journal.client, name, baseDN);
+  });
 };
 
 /** Deletes a group; memberof drops it from its members' memberOf. KeyperAdmins and AllHosts stay. */
 export const deleteGroup = async (client: Client, name: string, baseDN: string): Promise<void> => {
   if (isProtectedGroup(name)) throw forbidden(`Group ${name} is protected and cannot be deleted`);
   const current = await readGroup(client, name, baseDN);
-  await client.del(current.dn);
+  await allOrNothing(client, (journal) => deleteLast(journal, current.dn));
 };

@@ -2,7 +2,8 @@
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
 // Order per request: parse body → check the token (no directory yet) → open directory → read the
 // caller's entry, authorize → validate → work → unbind (→ compress, on routes with large answers);
-// every error becomes a JSON `{"msg": ...}` response in one place (errorResponder).
+// every error becomes a JSON `{"msg": ...}` response in one place (errorResponder). The directory
+// work keeps to the invocation's time budget (lib/budget.ts); timeouts answer 503.
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
@@ -15,6 +16,7 @@ import { authenticate, verifyCaller, type Access, type Caller } from './auth.js'
 import type { CaContext, CaMiddleware, CertificateAuthorities } from './cakeys.js';
 import { browserSafety } from './browser.js';
 import { config } from './config.js';
+import { budgetFor, type Budget } from './budget.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
 import { refusedSearchError } from './indexes.js';
@@ -132,6 +134,10 @@ const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<E
   return [malformedIsBadRequest(httpJsonBodyParser<Event>({ disableContentTypeError: true })), malformedIsBadRequest(formParser)];
 };
 
+/** The time this invocation has (Lambda's remaining time), and Middy's abort signal. */
+const invocationBudget = (context: Context, signal: AbortSignal | undefined): Budget =>
+  budgetFor(typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined, config().ldap.undoReserveMs, signal);
+
 /** For routes without CAs. */
 const NO_CAS: CertificateAuthorities = {
   get: (kind) => {
@@ -182,7 +188,7 @@ export function route<TBody>(
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
   config();
-  const core = (event: Event, context: KeyperContext): Promise<Result> =>
+  const core = (event: Event, context: KeyperContext, { signal }: { signal?: AbortSignal } = {}): Promise<Result> =>
     withLogFields(lineFields(event, context), async () => {
       // Before connecting: a request without a valid token costs the directory nothing.
       const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
@@ -192,7 +198,7 @@ export function route<TBody>(
         const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
         // The overloads guarantee a Caller for every access level but 'public'.
         return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
-      });
+      }, undefined, undefined, invocationBudget(context, signal));
     });
   let handler = commonMiddlewares(options.encoding);
   for (const parser of bodyParsers(options)) handler = handler.use(parser);

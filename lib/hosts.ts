@@ -3,13 +3,15 @@
 // A host comes with a group of its own name (containing it) and a place in AllHosts; creating and
 // deleting a host keeps the three together, and a failed create leaves nothing behind. A host may
 // carry a credential for the public server routes (lib/hostcredentials.ts), set through an update.
-import { AlreadyExistsError, Attribute, Change, NoSuchAttributeError, NoSuchObjectError, type Client, type Entry } from 'ldapts';
+import { AlreadyExistsError, Attribute, Change, EqualityFilter, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
+import { assertion, isAssertionFailed } from './assertion.js';
 import * as z from './zod.js';
 import { HOSTS_GROUP } from './auth.js';
-import { value, values } from './directory.js';
-import { entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
+import { readEntry, value, values } from './directory.js';
+import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
-import { readEntity } from './entities.js';
+import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
+import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
 import type { CertificateAuthorities } from './cakeys.js';
@@ -19,10 +21,10 @@ import { assertNotRevoked, storedValues, validitySeconds, type NewKey } from './
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
 import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
 import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
-import { replace, undo } from './writes.js';
+import { addEntry, addValue, addValues, allOrNothing, deleteEntry, deleteLast, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
-export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf', CREDENTIAL_ATTRIBUTE];
+export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf', CREDENTIAL_ATTRIBUTE, VERSION_ATTRIBUTE];
 
 export const HOST_OBJECT_CLASSES = ['top', 'device', 'ldapPublicKey', 'extensibleObject'];
 
@@ -122,12 +124,10 @@ export const buildHostEntry = (input: HostCreate, owners: string[], certValues: 
   ...(certValues.length === 0 ? {} : { sshPublicKey: certValues }),
 });
 
-/** Modifications of an update; `owners` (resolved DNs) and `principal` replace the whole list. */
-export const buildHostChanges = (input: HostUpdate, owners: string[] | undefined, currentInfo: string | undefined): Change[] => {
+/** Replacements of the single-valued attributes an update touches (owners and principals are value by value). */
+export const buildHostChanges = (input: HostUpdate, currentInfo: string | undefined): Change[] => {
   const changes: Change[] = [];
   if (input.description !== undefined) changes.push(replace('description', input.description === null ? [] : [input.description]));
-  if (owners !== undefined) changes.push(replace('owner', owners));
-  if (input.principal !== undefined) changes.push(replace('pseudonym', unique(input.principal)));
   if (input.duration !== undefined || input.durationUnit !== undefined) {
     const update: Partial<Info> = {};
     if (input.duration !== undefined) update.duration = input.duration;
@@ -181,50 +181,62 @@ export const createHost = async (client: Client, input: HostCreate, baseDN: stri
   await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
   const certs = signHostKeys(certPlan.add, input.cn, input.principal, new Date(), validitySeconds(input), cas);
   const dn = hostDN(input.cn, baseDN);
-  try {
-    // Nobody else can write the entry before it exists: its certificates go in with it (100..).
-    await client.add(dn, buildHostEntry(input, owners, initialCertValues(certs, 'host')));
-  } catch (error) {
-    if (error instanceof AlreadyExistsError) throw conflict(`Host ${input.cn} already exists`);
-    throw error;
-  }
-  const undoSteps: { what: string; step: () => Promise<void> }[] = [{ what: `add host ${input.cn}`, step: () => client.del(dn) }];
-  try {
-    const ownGroup = groupDN(input.cn, baseDN);
-    await addGroupEntry(client, input.cn, buildGroupEntry(input.cn, hostGroupDescription(input.cn), [dn], baseDN), baseDN);
-    undoSteps.push({ what: `add group ${input.cn}`, step: () => client.del(ownGroup) });
-    const allHosts = groupDN(HOSTS_GROUP, baseDN);
-    // Registered before the step: addMember is two modifies and may fail after the first, and
-    // removeMember is a no-op when the host never got in. (The group's undo must wait for success:
-    // deleting on a failed add would delete someone else's group of that name.)
-    undoSteps.push({ what: `add ${input.cn} to ${HOSTS_GROUP}`, step: () => removeMember(client, allHosts, dn, baseDN) });
-    await addMember(client, allHosts, dn, baseDN);
-  } catch (error) {
-    for (const { what, step } of undoSteps.reverse()) await undo(`create host ${input.cn}: ${what}`, step);
-    throw error;
-  }
-  return readHost(client, input.cn, baseDN);
+  return allOrNothing(client, async (journal) => {
+    let uuid: string | undefined;
+    try {
+      // Nobody else can write the entry before it exists: its certificates go in with it (100..).
+      uuid = await addEntry(journal, dn, OBJECT_CLASSES.host, buildHostEntry(input, owners, initialCertValues(certs, 'host')));
+    } catch (error) {
+      if (error instanceof AlreadyExistsError) throw conflict(`Host ${input.cn} already exists`);
+      throw error;
+    }
+    await addGroupEntry(journal, input.cn, buildGroupEntry(input.cn, hostGroupDescription(input.cn), [dn], baseDN), baseDN);
+    await addMember(journal, groupDN(HOSTS_GROUP, baseDN), dn, baseDN);
+    return readCreated(journal.client, 'host', input.cn, baseDN, HOST_ATTRIBUTES, uuid);
+  }).catch((error: unknown) => {
+    throw deletedMeanwhile(error, `Host ${input.cn}`);
+  });
 };
 
 /**
- * Applies an update; owners and certificates are checked (and new certificates signed) before the
- * first write; the certificates (value by value) go before the one modify of the other fields.
+ * Applies an update, all or nothing; with If-Match, only to the version the client read. Owners
+ * and certificates are checked (and new certificates signed) before the first write; owners,
+ * principals and certificates change value by value.
  */
-export const updateHost = async (client: Client, name: string, input: HostUpdate, baseDN: string, cas?: CertificateAuthorities): Promise<Entry> => {
+export const updateHost = async (
+  client: Client,
+  name: string,
+  input: HostUpdate,
+  baseDN: string,
+  { ifMatch, cas }: { ifMatch?: string[] | undefined; cas?: CertificateAuthorities } = {},
+): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
   const current = await readHost(client, name, baseDN);
-  const owners = input.owners === undefined ? undefined : await resolveOwners(client, input.owners, baseDN);
-  const changes = buildHostChanges(input, owners, value(current, 'info'));
-  if (input.sshPublicCerts !== undefined) {
-    const now = new Date();
-    const plan = planCertChanges(input.sshPublicCerts, [], storedValues(values(current, 'sshPublicKey')));
-    await assertNotRevoked(client, baseDN, plan.add.map((key) => key.fingerprint), 'sshPublicCerts');
-    const validity = { ...parseInfo(value(current, 'info')), ...present('duration', input.duration), ...present('durationUnit', input.durationUnit) };
-    const certs = signHostKeys(plan.add, name, input.principal ?? values(current, 'pseudonym'), now, validitySeconds(validity), cas);
-    await applyCertPlan(client, current.dn, plan, certs, 'host', baseDN, now);
-  }
-  if (changes.length > 0) await client.modify(current.dn, changes);
-  return readHost(client, name, baseDN);
+  requireVersion(client, current, OBJECT_CLASSES.host, `Host ${name}`, ifMatch);
+  const dn = current.dn;
+  const owners = input.owners === undefined ? undefined : diffDNs(values(current, 'owner'), await resolveOwners(client, input.owners, baseDN));
+  const changes = buildHostChanges(input, value(current, 'info'));
+  const now = new Date();
+  const certPlan = input.sshPublicCerts === undefined ? undefined : planCertChanges(input.sshPublicCerts, [], storedValues(values(current, 'sshPublicKey')));
+  if (certPlan !== undefined) await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
+  const validity = { ...parseInfo(value(current, 'info')), ...present('duration', input.duration), ...present('durationUnit', input.durationUnit) };
+  const certs = signHostKeys(certPlan?.add ?? [], name, input.principal ?? values(current, 'pseudonym'), now, validitySeconds(validity), cas);
+  return allOrNothing(client, async (journal) => {
+    if (certPlan !== undefined) await applyCertPlan(journal, dn, certPlan, certs, 'host', baseDN, now);
+    if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
+    if (owners !== undefined) {
+      await addValues(journal, dn, 'owner', owners.add);
+      // refint leaves the placeholder in `owner` when the last owning user is deleted: it goes too.
+      await deleteValues(journal, dn, 'owner', owners.remove);
+    }
+    if (input.principal !== undefined) {
+      const held = values(current, 'pseudonym');
+      await addValues(journal, dn, 'pseudonym', droppedIgnoringCase(unique(input.principal), held));
+      await deleteValues(journal, dn, 'pseudonym', droppedIgnoringCase(held, input.principal));
+      await respell(journal, dn, 'pseudonym', respellings(held, input.principal));
+    }
+    return readHost(journal.client, name, baseDN);
+  });
 };
 
 const credentialChange = (operation: 'add' | 'delete', vals: string[]): Change =>
@@ -241,50 +253,72 @@ export const changeHostCredential = async (
   name: string,
   action: CredentialAction,
   baseDN: string,
+  ifMatch?: string[],
 ): Promise<{ entry: Entry; credential?: string }> => {
   const current = await readHost(client, name, baseDN);
+  requireVersion(client, current, OBJECT_CLASSES.host, `Host ${name}`, ifMatch);
   const old = credentialValues(values(current, CREDENTIAL_ATTRIBUTE));
   const fresh = action === 'rotate' ? newHostCredential() : undefined;
   const changes = [...(old.length > 0 ? [credentialChange('delete', old)] : []), ...(fresh === undefined ? [] : [credentialChange('add', [fresh.stored])])];
   const changedMeanwhile = () => conflict(`The credential of host ${name} was changed at the same time; try again`);
-  if (changes.length > 0) {
-    try {
-      await client.modify(current.dn, changes);
-    } catch (error) {
-      if (error instanceof NoSuchAttributeError) throw changedMeanwhile();
-      throw error;
+  return allOrNothing(client, async (journal) => {
+    if (changes.length > 0) {
+      await journal.write(
+        `${action} the credential of ${current.dn}`,
+        async (c) => {
+          try {
+            await c.modify(current.dn, changes);
+          } catch (error) {
+            if (error instanceof NoSuchAttributeError) throw changedMeanwhile();
+            throw error;
+          }
+        },
+        (c) => restoreCredential(c, current.dn, old, fresh?.stored),
+      );
     }
-  }
-  const entry = await readHost(client, name, baseDN);
-  if (fresh === undefined) return { entry };
-  const now = credentialValues(values(entry, CREDENTIAL_ATTRIBUTE));
-  if (now.length !== 1 || now[0] !== fresh.stored) {
-    if (now.includes(fresh.stored)) await undo(`rotate credential of host ${name}`, () => client.modify(entry.dn, [credentialChange('delete', [fresh.stored])]));
-    throw changedMeanwhile();
-  }
-  return { entry, credential: fresh.token };
+    const entry = await readHost(journal.client, name, baseDN);
+    if (fresh === undefined) return { entry };
+    const now = credentialValues(values(entry, CREDENTIAL_ATTRIBUTE));
+    // Not ours alone: the undo takes ours out again (only two first rotations get here, with no
+    // old value to put back).
+    if (now.length !== 1 || now[0] !== fresh.stored) throw changedMeanwhile();
+    return { entry, credential: fresh.token };
+  });
 };
 
 /**
- * Deletes a host: out of every group it is in (removeMember keeps each group valid), then its own
- * group, then the entry. A repeated delete after a failure picks up where the first one stopped.
+ * Undoes a credential change: the old values back, ours out, but only while ours is still there
+ * (asserted): once another rotation replaced it, the credential is that rotation's to keep.
+ */
+const restoreCredential = async (client: Client, dn: string, old: string[], fresh: string | undefined): Promise<void> => {
+  if (fresh === undefined) {
+    for (const value of old) await addValue(client, dn, CREDENTIAL_ATTRIBUTE, value);
+    return;
+  }
+  const changes = [...old.map((value) => credentialChange('add', [value])), credentialChange('delete', [fresh])];
+  try {
+    await client.modify(dn, changes, assertion(OBJECT_CLASSES.host, new EqualityFilter({ attribute: CREDENTIAL_ATTRIBUTE, value: fresh })));
+  } catch (error) {
+    if (!isAssertionFailed(error)) throw error;
+  }
+};
+
+/**
+ * Deletes a host, all or nothing: out of every group it is in (removeMember keeps each group
+ * valid), then its own group (put back as it was by the undo), then the entry.
  */
 export const deleteHost = async (client: Client, name: string, baseDN: string): Promise<void> => {
   const current = await readHost(client, name, baseDN);
-  const ownGroup = groupDN(name, baseDN);
+  const ownGroupDN = groupDN(name, baseDN);
   // A host can never be created under a protected group's name; should one exist anyway, its
   // namesake group stays and only loses the host.
-  const deleteOwnGroup = !isProtectedGroup(name);
-  for (const group of values(current, 'memberOf')) {
-    if (deleteOwnGroup && sameDN(group, ownGroup)) continue;
-    await removeMember(client, group, current.dn, baseDN);
-  }
-  if (deleteOwnGroup) {
-    try {
-      await client.del(ownGroup);
-    } catch (error) {
-      if (!(error instanceof NoSuchObjectError)) throw error;
+  const ownGroup = isProtectedGroup(name) ? undefined : await readEntry(client, ownGroupDN, ['*']);
+  await allOrNothing(client, async (journal) => {
+    for (const group of values(current, 'memberOf')) {
+      if (ownGroup !== undefined && sameDN(group, ownGroup.dn)) continue;
+      await removeMember(journal, group, current.dn, baseDN);
     }
-  }
-  await client.del(current.dn);
+    if (ownGroup !== undefined) await deleteEntry(journal, ownGroup);
+    await deleteLast(journal, current.dn);
+  });
 };

@@ -11,6 +11,7 @@ import { apiError, badRequest, conflict, type ApiError } from './errors.js';
 import { refusedKeys, revokeKey } from './revocations.js';
 import { parsePublicKey, SshKeyError, type ParsedKey } from './sshkeys.js';
 import { dnList, text } from './validation.js';
+import { UNCHANGED, type Journal } from './writes.js';
 
 /** A stored sshPublicKey value: Keyper's JSON, passed through as stored (unknown keys kept). */
 export type StoredKey = Record<string, unknown> & { keytype?: number };
@@ -305,12 +306,14 @@ export const restoreKeyValue = async (client: Client, dn: string, raw: string): 
   }
 };
 
-/** Deletes exactly this value; one already gone (a concurrent removal) is not an error. */
-export const deleteKeyValue = async (client: Client, dn: string, raw: string): Promise<void> => {
+/** Deletes exactly this value; one already gone (a concurrent removal) is UNCHANGED, not an error. */
+export const deleteKeyValue = async (client: Client, dn: string, raw: string): Promise<typeof UNCHANGED | undefined> => {
   try {
     await client.modify(dn, [valueChange('delete', raw)]);
+    return undefined;
   } catch (error) {
-    if (!(error instanceof NoSuchAttributeError)) throw error;
+    if (error instanceof NoSuchAttributeError) return UNCHANGED;
+    throw error;
   }
 };
 
@@ -348,7 +351,7 @@ const hasFingerprint = (stored: StoredValue[], fingerprint: string, kind: ValueK
  * This relies on one directory ordering the writes, which a single (or single-master) slapd does.
  */
 export const addStoredValue = async (
-  client: Client,
+  journal: Journal,
   dn: string,
   fingerprint: string,
   valueFor: (keyid: number) => string,
@@ -360,28 +363,35 @@ export const addStoredValue = async (
     if (hasFingerprint(current, fingerprint, kind)) throw kind.duplicate(fingerprint);
     const keyid = kind.nextId(current.map(({ key: k }) => k));
     const raw = valueFor(keyid);
-    try {
-      await client.modify(dn, [valueChange('add', raw)]);
-    } catch (error) {
-      // Only an identical value (same key, same id, same second) can exist already: a duplicate.
-      if (error instanceof TypeOrValueExistsError) throw kind.duplicate(fingerprint);
-      throw error;
-    }
-    const after = await readKeyValues(client, dn);
+    await journal.write(
+      `add ${fingerprint} to ${dn}`,
+      async (client) => {
+        try {
+          await client.modify(dn, [valueChange('add', raw)]);
+        } catch (error) {
+          // Only an identical value (same key, same id, same second) can exist already: a duplicate.
+          if (error instanceof TypeOrValueExistsError) throw kind.duplicate(fingerprint);
+          throw error;
+        }
+      },
+      (client) => deleteKeyValue(client, dn, raw),
+    );
+    const after = await readKeyValues(journal.client, dn);
     const others = after.filter((v) => v.raw !== raw);
     if (!hasFingerprint(others, fingerprint, kind) && !others.some((v) => keyIdOf(v.key) === keyid)) return { raw, current: after };
-    await deleteKeyValue(client, dn, raw);
+    // Taking our value back out makes the undo recorded above a no-op.
+    await deleteKeyValue(journal.client, dn, raw);
     await sleep(Math.random() * 5 * Math.min(attempt + 1, 8));
-    current = await readKeyValues(client, dn);
+    current = await readKeyValues(journal.client, dn);
   }
   throw apiError(503, 'Too many concurrent key changes for this user, try again');
 };
 
-/** Adds one plain key (see addStoredValue). */
+/** Adds one plain key as journal steps (see addStoredValue). */
 export const addKeyValue = (
-  client: Client,
+  journal: Journal,
   dn: string,
   key: NewKey,
   dateExpire: string,
   initial: StoredValue[],
-): Promise<{ raw: string; current: StoredValue[] }> => addStoredValue(client, dn, key.fingerprint, (keyid) => keyValue(key, keyid, dateExpire), PLAIN_KEYS, initial);
+): Promise<{ raw: string; current: StoredValue[] }> => addStoredValue(journal, dn, key.fingerprint, (keyid) => keyValue(key, keyid, dateExpire), PLAIN_KEYS, initial);

@@ -1,5 +1,5 @@
 // Logging in and out: password check by user bind, token issue, session revocation.
-import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, TypeOrValueExistsError, type Client, type Entry } from 'ldapts';
+import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
 import type { Caller } from './auth.js';
 import { isAdminMember } from './auth.js';
@@ -13,6 +13,7 @@ import { currentGeneration, raiseGeneration, revokeOne, SESSION_ATTRIBUTES, type
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
 import { MAX_PASSWORD_LENGTH, present } from './validation.js';
+import { addValue, allOrNothing, deleteValue, inJournal, replace, restoring, UNCHANGED, type Journal } from './writes.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */
 const BAD_CREDENTIALS = 'Bad username or password';
@@ -64,16 +65,32 @@ const admitLogin = async (client: Client, entry: Entry | undefined, username: st
     log('warn', 'Login refused: account is locked', { username, lock });
     return lockRefusal(facts, cfg);
   }
-  if (facts.lockedTime === undefined) return undefined;
-  try {
-    await client.modify(dn, expiredLockChange(facts.lockedTime));
-  } catch (error) {
-    // Lifted, or locked anew, since the read: the bind decides.
-    if (error instanceof NoSuchAttributeError) return undefined;
-    throw error;
-  }
-  await client.modify(dn, clearFailures(), RELAX_RULES);
-  log('info', 'Lockout over: lifted', { username });
+  const { lockedTime } = facts;
+  if (lockedTime === undefined) return undefined;
+  const lifted = await allOrNothing(client, async (journal) => {
+    let gone = false;
+    await journal.write(
+      `lift the expired lock of ${dn}`,
+      async (c) => {
+        try {
+          await c.modify(dn, expiredLockChange(lockedTime));
+          return undefined;
+        } catch (error) {
+          // Lifted, or locked anew, since the read: the bind decides.
+          if (!(error instanceof NoSuchAttributeError)) throw error;
+          gone = true;
+          return UNCHANGED;
+        }
+      },
+      // ppolicy drops the failure times along with the lock: both come back.
+      (c) => c.modify(dn, restoring(entry, [replace('pwdAccountLockedTime', []), clearFailures()]), RELAX_RULES),
+    );
+    if (gone) return false;
+    const clear = clearFailures();
+    await journal.write(`clear the failed logins of ${dn}`, (c) => c.modify(dn, clear, RELAX_RULES), (c) => c.modify(dn, restoring(entry, [clear]), RELAX_RULES));
+    return true;
+  });
+  if (lifted) log('info', 'Lockout over: lifted', { username });
   return undefined;
 };
 
@@ -146,26 +163,34 @@ export const loginUser = async (client: Client, username: string, password: stri
 const labeledURI = (values: string[]): Attribute => new Attribute({ type: 'labeledURI', values });
 
 /**
- * Reads the user's session values and writes what `plan` makes of them: first the one new value
- * (what must happen), then, in a separate modify, the pruning of the values it made redundant. A
- * value already there is as good as written; a prune that loses to a concurrent prune of the same
- * values (NoSuchAttribute) is ignored, and any other prune failure only logged.
+ * Reads the user's session values and writes what `plan` makes of them, as journal steps (in the
+ * caller's journal, or one of their own): first the one new value (what must happen), then, in a
+ * separate modify, the pruning of the values it made redundant. A value already there is as good as
+ * written; a prune that loses to a concurrent prune of the same values (NoSuchAttribute) is
+ * ignored (the next write prunes what is left); any other failure undoes both, like any step's.
  */
-const writeSessions = async (client: Client, dn: string, plan: (uris: string[]) => SessionWrite): Promise<void> => {
-  const entry = await readEntry(client, dn, SESSION_ATTRIBUTES);
-  const { add, prune } = plan(values(entry ?? { dn }, 'labeledURI'));
-  try {
-    await client.modify(dn, [new Change({ operation: 'add', modification: labeledURI([add]) })]);
-  } catch (error) {
-    if (!(error instanceof TypeOrValueExistsError)) throw error;
-  }
-  if (prune.length === 0) return;
-  try {
-    await client.modify(dn, [new Change({ operation: 'delete', modification: labeledURI(prune) })]);
-  } catch (error) {
-    if (!(error instanceof NoSuchAttributeError)) log('warn', 'pruning session values failed', { dn, error: String(error) });
-  }
-};
+const writeSessions = (target: Client | Journal, dn: string, plan: (uris: string[]) => SessionWrite): Promise<void> =>
+  inJournal(target, async (journal) => {
+    const entry = await readEntry(journal.client, dn, SESSION_ATTRIBUTES);
+    const { add, prune } = plan(values(entry ?? { dn }, 'labeledURI'));
+    await journal.write(`session state of ${dn}`, (c) => addValue(c, dn, 'labeledURI', add), (c) => deleteValue(c, dn, 'labeledURI', add));
+    if (prune.length === 0) return;
+    await journal.write(
+      `prune session values of ${dn}`,
+      async (c) => {
+        try {
+          await c.modify(dn, [new Change({ operation: 'delete', modification: labeledURI(prune) })]);
+          return undefined;
+        } catch (error) {
+          if (error instanceof NoSuchAttributeError) return UNCHANGED;
+          throw error;
+        }
+      },
+      async (c) => {
+        for (const uri of prune) await addValue(c, dn, 'labeledURI', uri);
+      },
+    );
+  });
 
 /** Records the caller's session as revoked (or, past the cap, ends all of the user's sessions). */
 export const revokeSession = async (client: Client, caller: Caller, refreshTtlSeconds: number): Promise<void> => {
@@ -179,6 +204,6 @@ export const revokeSession = async (client: Client, caller: Caller, refreshTtlSe
  * is set), so that no login that read the entry before that change survives it (and, for a new
  * password, also before it: see updateUser).
  */
-export const endSessions = async (client: Client, dn: string, spared?: string): Promise<void> => {
-  await writeSessions(client, dn, (uris) => raiseGeneration(uris, spared));
+export const endSessions = async (target: Client | Journal, dn: string, spared?: string): Promise<void> => {
+  await writeSessions(target, dn, (uris) => raiseGeneration(uris, spared));
 };

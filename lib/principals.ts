@@ -57,6 +57,17 @@ export const addedPrincipals = (current: string[], wanted: string[]): string[] =
 const pseudonymChange = (operation: 'add' | 'delete', names: string[]): Change =>
   new Change({ operation, modification: new Attribute({ type: 'pseudonym', values: names }) });
 
+/** Takes principals off the user `dn` value by value: one already gone (a concurrent change) is not an error. */
+export const withdrawPrincipals = async (client: Client, dn: string, names: string[]): Promise<void> => {
+  for (const name of names) {
+    try {
+      await client.modify(dn, [pseudonymChange('delete', [name])]);
+    } catch (error) {
+      if (!(error instanceof NoSuchAttributeError)) throw error;
+    }
+  }
+};
+
 /**
  * Adds principals to the user `dn`, safely against a concurrent claim of the same name: refuse a
  * name someone holds already (nothing written), add the values, then look again; if another user
@@ -65,16 +76,7 @@ const pseudonymChange = (operation: 'add' | 'delete', names: string[]): Change =
  * Returns the step that withdraws the claim, for a later step's failure.
  */
 export const claimPrincipals = async (client: Client, dn: string, added: string[], baseDN: string): Promise<() => Promise<void>> => {
-  // Value by value: one already gone (a concurrent change of this user) is not an error.
-  const withdraw = async (): Promise<void> => {
-    for (const name of added) {
-      try {
-        await client.modify(dn, [pseudonymChange('delete', [name])]);
-      } catch (error) {
-        if (!(error instanceof NoSuchAttributeError)) throw error;
-      }
-    }
-  };
+  const withdraw = (): Promise<void> => withdrawPrincipals(client, dn, added);
   if (added.length === 0) return async () => undefined;
   await assertUnclaimed(client, added, dn, baseDN, 'principal');
   await client.modify(dn, [pseudonymChange('add', added)]);

@@ -1,11 +1,12 @@
 // Users: the mapping between directory entries (Keyper's layout) and the API's JSON, the input
 // schemas, and the pure builders of entries and modifications. No I/O here but in the
 // small `*User` operations at the end, which lib's handlers call.
-import { Attribute, BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
+import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
 import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
-import { containerDN, diffDNs, entityDN, USER_NAME } from './dn.js';
-import { readEntity } from './entities.js';
+import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
+import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
+import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { badRequest, forbidden } from './errors.js';
 import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
@@ -29,15 +30,15 @@ import {
 } from './keys.js';
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, initialCertValues, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
-import { addedPrincipals, claimConflict, claimPrincipals, findClaim } from './principals.js';
+import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
 import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
-import { replace, undo } from './writes.js';
+import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring, type Journal } from './writes.js';
 
 export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
-  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey',
+  'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey', VERSION_ATTRIBUTE,
 ];
 
 export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
@@ -223,14 +224,13 @@ export const buildUserEntry = (input: UserCreate, keyValues: string[] = []): Rec
   ...(keyValues.length === 0 ? {} : { sshPublicKey: keyValues }),
 });
 
-/** Modifications of the plain attributes an update touches (groups, password, lock are separate). */
+/** Replacements of the single-valued attributes an update touches (lists, password, lock are separate). */
 export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefined): Change[] => {
   const changes: Change[] = [];
   for (const attribute of ['givenName', 'sn', 'displayName', 'mail'] as const) {
     const v = input[attribute];
     if (v !== undefined) changes.push(replace(attribute, [v]));
   }
-  if (input.principal !== undefined) changes.push(replace('pseudonym', unique(input.principal)));
   if (input.duration !== undefined || input.durationUnit !== undefined) {
     const update: Partial<Info> = {};
     if (input.duration !== undefined) update.duration = input.duration;
@@ -281,9 +281,9 @@ const assertNamesFree = async (client: Client, input: UserCreate, dn: string, ba
 };
 
 /**
- * Creates a user: entry, password (hashed by the directory), lock, groups. If any step after the
- * entry fails, the steps done are undone and the original error is rethrown. Name and principals
- * are checked before the entry is added and again after (a concurrent claim of one of them).
+ * Creates a user: entry, password (hashed by the directory), lock, groups, all or nothing: when a
+ * step fails, the steps done are undone and the step's error is rethrown. Name and principals are
+ * checked before the entry is added and again after (a concurrent claim of one of them).
  */
 export const createUser = async (client: Client, input: UserCreate, baseDN: string, cas?: CertificateAuthorities): Promise<Entry> => {
   const groups = await resolveGroups(client, input.memberOfs, baseDN);
@@ -295,26 +295,18 @@ export const createUser = async (client: Client, input: UserCreate, baseDN: stri
   const certs = signUserKeys(certPlan.add, input.cn, input.principal, now, validitySeconds(input), cas);
   const dn = userDN(input.cn, baseDN);
   await assertNamesFree(client, input, dn, baseDN);
-  // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1
-  // (certificates 100..).
-  await client.add(dn, buildUserEntry(input, [...initialKeyValues(keys.add, keys.dateExpire), ...initialCertValues(certs, 'user')]));
-  const joined: string[] = [];
-  try {
-    await assertNamesFree(client, input, dn, baseDN);
-    await setPassword(client, dn, input.userPassword);
-    if (input.accountLocked === true) await client.modify(dn, lockChanges(UNLOCKED, true, false), RELAX_RULES);
-    for (const group of groups) {
-      await addMember(client, group, dn, baseDN);
-      joined.push(group);
-    }
-  } catch (error) {
-    await undo(`create user ${input.cn}`, async () => {
-      for (const group of joined) await removeMember(client, group, dn, baseDN);
-      await client.del(dn);
-    });
-    throw error;
-  }
-  return readUser(client, input.cn, baseDN);
+  return allOrNothing(client, async (journal) => {
+    // Nobody else can write the entry before it exists, so its keys go in with it, numbered 0..n-1
+    // (certificates 100..). Its undo (deleting it) also undoes the password and the lock.
+    const uuid = await addEntry(journal, dn, OBJECT_CLASSES.user, buildUserEntry(input, [...initialKeyValues(keys.add, keys.dateExpire), ...initialCertValues(certs, 'user')]));
+    await assertNamesFree(journal.client, input, dn, baseDN);
+    await journal.write(`set the password of ${dn}`, (c) => setPassword(c, dn, input.userPassword));
+    if (input.accountLocked === true) await journal.write(`lock ${dn}`, (c) => c.modify(dn, lockChanges(UNLOCKED, true, false), RELAX_RULES));
+    for (const group of groups) await addMember(journal, group, dn, baseDN);
+    return readCreated(journal.client, 'user', input.cn, baseDN, USER_ATTRIBUTES, uuid);
+  }).catch((error: unknown) => {
+    throw deletedMeanwhile(error, `User ${input.cn}`);
+  });
 };
 
 /** A user certificate's principals: the user's principals or, when there are none, the user name. */
@@ -335,47 +327,65 @@ const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info
 });
 
 /**
- * Writes a key plan value by value: deletions first (so a key removed and added again in one
- * request is not a duplicate), then additions, then `afterwards` (the revocations). When a step
- * fails (a concurrent duplicate), the request's other key writes are undone before the error is
- * rethrown.
+ * Writes a key plan value by value as journal steps: deletions first (so a key removed and added
+ * again in one request is not a duplicate), then additions. Each step's undo puts back or takes
+ * out exactly its value, so a failure (a concurrent duplicate, a lost connection) undoes them all.
+ * The revocations of the keys removed come at the end of the request (Journal.atEnd): never undone.
  */
-const applyKeyPlan = async (client: Client, dn: string, plan: KeyPlan, afterwards?: () => Promise<void>): Promise<void> => {
-  for (const { raw } of plan.remove) await deleteKeyValue(client, dn, raw);
-  const added: string[] = [];
-  let current = plan.remaining;
-  try {
-    for (const key of plan.add) {
-      const result = await addKeyValue(client, dn, key, plan.dateExpire, current);
-      added.push(result.raw);
-      current = result.current;
-    }
-    await afterwards?.();
-  } catch (error) {
-    await undo(`key changes of ${dn}`, async () => {
-      for (const raw of added) await deleteKeyValue(client, dn, raw);
-      for (const { raw } of plan.remove) await restoreKeyValue(client, dn, raw);
-    });
-    throw error;
+const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan, baseDN: string): Promise<void> => {
+  for (const { raw } of plan.remove) {
+    await journal.write(`delete a key of ${dn}`, (c) => deleteKeyValue(c, dn, raw), (c) => restoreKeyValue(c, dn, raw));
   }
+  let current = plan.remaining;
+  for (const key of plan.add) current = (await addKeyValue(journal, dn, key, plan.dateExpire, current)).current;
+  journal.atEnd(`revoke the keys removed from ${dn}`, (c) => revokeRemovedKeys(c, baseDN, plan));
 };
 
+/** Attributes a password change touches: ppolicy clears the failure count and lock with it. */
+const PASSWORD_STATE = ['userPassword', ...LOCK_ATTRIBUTES];
+
 /**
- * Applies an update; validation (including groups and keys) happens before the first write.
- * `endSessions` (ending the user's other sessions) runs both right before and right after a new
- * password is set: before, so that a failure once the password is set leaves no older session
- * alive; after, so that no login that read the entry in between with the old password survives.
+ * Sets a password as a journal step whose undo puts back the stored hash, the lock and the failure
+ * count, which ppolicy clears with every password change (Relax Rules: pwdFailureTime is
+ * NO-USER-MODIFICATION). `before` holds the PASSWORD_STATE attributes.
+ */
+const changePassword = (journal: Journal, before: Entry, newPassword: string): Promise<void> =>
+  journal.write(
+    `set the password of ${before.dn}`,
+    (c) => setPassword(c, before.dn, newPassword),
+    (c) => c.modify(before.dn, PASSWORD_STATE.map((attribute) => replace(attribute, values(before, attribute))), RELAX_RULES),
+  );
+
+/** Adds principals (checked against concurrent claims, lib/principals.ts) as a journal step. */
+const claimStep = (journal: Journal, dn: string, added: string[], baseDN: string): Promise<void> =>
+  journal.write(`claim principals for ${dn}`, (c) => claimPrincipals(c, dn, added, baseDN), (c) => withdrawPrincipals(c, dn, added));
+
+export interface UpdateOptions {
+  /** Ends the user's other sessions, as steps of the update's journal (see updateUser). */
+  endSessions?: (journal: Journal, dn: string) => Promise<void>;
+  /** The If-Match entity tags, when the request has any (lib/etags.ts). */
+  ifMatch?: string[] | undefined;
+  /** The user CA, for certificates to sign. */
+  cas?: CertificateAuthorities;
+}
+
+/**
+ * Applies an update, all or nothing; validation (including groups and keys) happens before the
+ * first write; with If-Match, only to the version the client read. `endSessions` runs both right
+ * before and right after a new password is set: before, so that no older session
+ * outlives a new password that stays because its undo failed; after, so that no login that read
+ * the entry in between with the old password survives.
  */
 export const updateUser = async (
   client: Client,
   name: string,
   input: UserUpdate,
   baseDN: string,
-  endSessions?: (dn: string) => Promise<void>,
-  cas?: CertificateAuthorities,
+  { endSessions, ifMatch, cas }: UpdateOptions = {},
 ): Promise<Entry> => {
   if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
-  const current = await readUser(client, name, baseDN);
+  const current = await readEntity(client, 'user', name, baseDN, [...USER_ATTRIBUTES, ...PASSWORD_STATE]);
+  requireVersion(client, current, OBJECT_CLASSES.user, `User ${name}`, ifMatch);
   const dn = current.dn;
   const wanted = input.memberOfs === undefined ? undefined : await resolveGroups(client, input.memberOfs, baseDN);
   const keys =
@@ -406,44 +416,53 @@ export const updateUser = async (
   const lock = lockChanges(lockFacts(current), input.accountLocked, input.userPassword !== undefined);
   const { add, remove } = wanted === undefined ? { add: [], remove: [] } : diffDNs(values(current, 'memberOf'), wanted);
   for (const group of remove) await assertCanLeave(client, group, dn, baseDN);
-  // Principals and keys first: the only steps that can still be refused (a concurrent claim or
-  // duplicate); each undoes itself, and a refused key withdraws the principals claimed.
-  const withdraw = await claimPrincipals(client, dn, addedPrincipals(values(current, 'pseudonym'), input.principal ?? []), baseDN);
-  try {
-    if (keys !== undefined) await applyKeyPlan(client, dn, keys, () => revokeRemovedKeys(client, baseDN, keys));
-    if (certPlan !== undefined) await applyCertPlan(client, dn, certPlan, certs, 'user', baseDN, now);
-  } catch (error) {
-    await undo(`principals of ${dn}`, withdraw);
-    throw error;
-  }
-  if (changes.length > 0) await client.modify(dn, changes);
-  if (input.userPassword !== undefined) {
-    await endSessions?.(dn);
-    await setPassword(client, dn, input.userPassword);
-  }
-  // Right after the password (which lifts every lock), and on its own: Relax Rules must not relax
-  // the checks of the other changes.
-  if (lock.length > 0) await client.modify(dn, lock, RELAX_RULES);
-  if (input.userPassword !== undefined) await endSessions?.(dn);
-  for (const group of add) await addMember(client, group, dn, baseDN);
-  for (const group of remove) await removeMember(client, group, dn, baseDN);
-  return readUser(client, name, baseDN);
+  return allOrNothing(client, async (journal) => {
+    // Principals, keys, certificates and groups first: the steps that can still be refused (a
+    // concurrent claim, duplicate or last administrator leaving).
+    if (input.principal !== undefined) {
+      await claimStep(journal, dn, addedPrincipals(values(current, 'pseudonym'), input.principal), baseDN);
+      await deleteValues(journal, dn, 'pseudonym', droppedIgnoringCase(values(current, 'pseudonym'), input.principal));
+      await respell(journal, dn, 'pseudonym', respellings(values(current, 'pseudonym'), input.principal));
+    }
+    if (keys !== undefined) await applyKeyPlan(journal, dn, keys, baseDN);
+    if (certPlan !== undefined) await applyCertPlan(journal, dn, certPlan, certs, 'user', baseDN, now);
+    for (const group of add) await addMember(journal, group, dn, baseDN);
+    for (const group of remove) await removeMember(journal, group, dn, baseDN);
+    if (input.userPassword !== undefined) {
+      await endSessions?.(journal, dn);
+      await changePassword(journal, current, input.userPassword);
+      await endSessions?.(journal, dn);
+    }
+    // After the password (which lifts every lock), and on its own: Relax Rules must not relax the
+    // checks of the other changes.
+    if (lock.length > 0) {
+      await journal.write(`lock state of ${dn}`, (c) => c.modify(dn, lock, RELAX_RULES), (c) => c.modify(dn, restoring(current, lock), RELAX_RULES));
+    }
+    if (changes.length > 0) await journal.write(`modify ${dn}`, (c) => c.modify(dn, changes), (c) => c.modify(dn, restoring(current, changes)));
+    return readUser(journal.client, name, baseDN);
+  });
 };
 
 export const PROTECTED_USERS = new Set(['admin']);
 
 /**
  * Deletes a user after taking them out of their groups (so no group is left invalid) and off the
- * hosts they own (refint would do it too, but only after the delete has answered).
+ * hosts they own (refint would do it too, but only after the delete has answered), all or nothing.
  */
 export const deleteUser = async (client: Client, name: string, baseDN: string): Promise<void> => {
   if (PROTECTED_USERS.has(name)) throw forbidden(`User ${name} is protected and cannot be deleted`);
   const current = await readUser(client, name, baseDN);
   for (const group of values(current, 'memberOf')) await assertCanLeave(client, group, current.dn, baseDN);
-  for (const group of values(current, 'memberOf')) await removeMember(client, group, current.dn, baseDN);
   const owned = await searchChildren(client, containerDN('host', baseDN), new EqualityFilter({ attribute: 'owner', value: current.dn }), ['cn']);
-  for (const host of owned) {
-    await client.modify(host.dn, [new Change({ operation: 'delete', modification: new Attribute({ type: 'owner', values: [current.dn] }) })]);
-  }
-  await client.del(current.dn);
+  await allOrNothing(client, async (journal) => {
+    for (const group of values(current, 'memberOf')) await removeMember(journal, group, current.dn, baseDN);
+    for (const host of owned) {
+      await journal.write(
+        `remove ${current.dn} from the owners of ${host.dn}`,
+        (c) => deleteValue(c, host.dn, 'owner', current.dn),
+        (c) => addValue(c, host.dn, 'owner', current.dn),
+      );
+    }
+    await deleteLast(journal, current.dn);
+  });
 };

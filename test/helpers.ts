@@ -93,9 +93,9 @@ const parse = (text: string): unknown => {
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/** Invokes a handler directly with a real event, as Lambda would. */
-export const invoke = async (handler: Handler, input: EventInput): Promise<Reply> => {
-  const result = await handler(apiEvent(input), lambdaContext());
+/** Invokes a handler directly with a real event, as Lambda would (`context` overrides, e.g. the time left). */
+export const invoke = async (handler: Handler, input: EventInput, context: Partial<Context> = {}): Promise<Reply> => {
+  const result = await handler(apiEvent(input), { ...lambdaContext(), ...context });
   const text = result.body ?? '';
   const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
   return { status: result.statusCode ?? 200, headers, body: parse(text), text };

@@ -4,6 +4,7 @@
 // answered once as `credential` (not cached); `{"removeCredential": true}` takes it away.
 import { caKeys } from '../../lib/cakeys.js';
 import { config } from '../../lib/config.js';
+import { ifMatch, withETag } from '../../lib/etags.js';
 import { json, route } from '../../lib/handler.js';
 import { changeHostCredential, credentialAction, HostUpdateSchema, toHostJson, updateHost } from '../../lib/hosts.js';
 import { log } from '../../lib/log.js';
@@ -13,9 +14,12 @@ export const handler = route({ access: 'admin', body: HostUpdateSchema, ca: caKe
   const { baseDN } = config().ldap;
   const name = pathName(event, 'host');
   const action = credentialAction(body);
-  if (action === undefined) return json(200, [toHostJson(await updateHost(client, name, body, baseDN, cas), baseDN)]);
-  const { entry, credential } = await changeHostCredential(client, name, action, baseDN);
+  if (action === undefined) {
+    const updated = await updateHost(client, name, body, baseDN, { ifMatch: ifMatch(event), cas });
+    return withETag(json(200, [toHostJson(updated, baseDN)]), updated);
+  }
+  const { entry, credential } = await changeHostCredential(client, name, action, baseDN, ifMatch(event));
   log('info', `host credential ${action === 'rotate' ? 'rotated' : 'removed'}`, { host: name, by: caller.name });
   const response = json(200, [{ ...toHostJson(entry, baseDN), ...(credential === undefined ? {} : { credential }) }]);
-  return { ...response, headers: { ...response.headers, 'Cache-Control': 'no-store' } };
+  return withETag({ ...response, headers: { ...response.headers, 'Cache-Control': 'no-store' } }, entry);
 });

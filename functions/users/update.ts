@@ -2,8 +2,10 @@
 // only their own names, mail, password and SSH keys and certificates (for groups they already
 // belong to). Certificates are signed with the user CA.
 // A new password ends the user's other sessions (all of them when an administrator sets it).
+// With If-Match, 412 unless the user is the version the client read (the ETag of GET).
 import { caKeys } from '../../lib/cakeys.js';
 import { config } from '../../lib/config.js';
+import { ifMatch, withETag } from '../../lib/etags.js';
 import { forbidden } from '../../lib/errors.js';
 import { json, route } from '../../lib/handler.js';
 import { assertCurrentPassword, endSessions } from '../../lib/login.js';
@@ -16,6 +18,10 @@ export const handler = route({ access: 'owner', body: UserUpdateSchema, ca: caKe
   const cfg = config();
   if (body.currentPassword !== undefined) await assertCurrentPassword(client, name, body.currentPassword, cfg);
   const spared = caller.name === name ? caller.claims.sid : undefined;
-  const entry = await updateUser(client, name, body, cfg.ldap.baseDN, (dn) => endSessions(client, dn, spared), cas);
-  return json(200, [toUserJson(entry)]);
+  const entry = await updateUser(client, name, body, cfg.ldap.baseDN, {
+    endSessions: (journal, dn) => endSessions(journal, dn, spared),
+    ifMatch: ifMatch(event),
+    cas,
+  });
+  return withETag(json(200, [toUserJson(entry)]), entry);
 });

@@ -176,6 +176,25 @@ describe('groups', () => {
   });
 });
 
+describe('versions over HTTP', () => {
+  it('GET answers an ETag; PUT with a stale If-Match is a 412 that changes nothing, with the current one a 200', async () => {
+    const cn = uniqueName('ver');
+    expect((await as(admin).post('/groups', { cn, members: [] })).status).toBe(201);
+    cleanups.push(() => as(admin).del(`/groups/${cn}`));
+    const seen = (await as(admin).get(`/groups/${cn}`)).headers.etag!;
+    expect(seen).toMatch(/^"[A-Za-z0-9_-]+"$/);
+    const put = (json: unknown, tag: string) => http('PUT', `/groups/${cn}`, { token: admin, json, headers: { 'if-match': tag } });
+    const ok = await put({ description: 'one' }, seen);
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.headers.etag).not.toBe(seen);
+    const before = await snapshot();
+    const stale = await put({ description: 'two' }, seen);
+    expect(stale.status, stale.text).toBe(412);
+    expect(stale.body).toHaveProperty('msg');
+    expect(await snapshot()).toBe(before);
+  });
+});
+
 describe('refused requests change nothing', () => {
   const hostile = ['*', 'a)(cn=*', 'a,ou=x', '\\', 'a\u0000b', 'x'.repeat(300)];
 

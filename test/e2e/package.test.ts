@@ -58,7 +58,7 @@ describe('serverless package', () => {
     for (const zip of zips) expect((await stat(path.join(outDir, zip))).size, zip).toBeLessThan(1024 * 1024);
   });
 
-  it('bundles each function within 150 KB (174 KB for those that read a CA key; source map apart), as scripts/bundles.ts builds and measures it', async () => {
+  it('bundles each function within 150 KB (182 KB for those that read a CA key; source map apart), as scripts/bundles.ts builds and measures it', async () => {
     const bundles = await buildBundles(path.join(outDir, 'bundles'));
     expect(bundles.length).toBeGreaterThanOrEqual(20);
     for (const { name, file, bytes, budget } of bundles) {

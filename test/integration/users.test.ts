@@ -242,8 +242,8 @@ describe('hostile names and bodies change nothing', () => {
 });
 
 describe('failures half way', () => {
-  it('undoes a create whose group update is refused', async () => {
-    // An entry under ou=groups that is not a groupOfNames: it exists, but refuses `member`.
+  it('refuses memberOfs naming an entry under ou=groups that is not a group, before any write', async () => {
+    // An entry under ou=groups that is not a groupOfNames: it exists, but would refuse `member`.
     const odd = uniqueName('odd');
     await withManager((client) =>
       client.add(groupDN(odd), { objectClass: ['top', 'organizationalRole'], cn: odd }),
@@ -251,8 +251,20 @@ describe('failures half way', () => {
     const before = await snapshot();
     const name = uniqueName('half');
     const reply = await create(newUser(name, { memberOfs: [groupDN('demo_servers'), groupDN(odd)] }));
-    expect(reply.status).toBe(500);
-    expect(reply.body).toEqual({ msg: 'Internal server error' });
+    expect(reply.status).toBe(400);
+    expect((reply.body as { msg: string }).msg).toContain(groupDN(odd));
+    expect(await snapshot()).toBe(before);
+    await withManager((client) => client.del(groupDN(odd)));
+  });
+
+  it('refuses an update whose memberOfs name an entry that is not a group: 400 naming it, nothing written', async () => {
+    // Reproduction: bob's mail was changed and he joined web2 although the request answered 500.
+    const odd = uniqueName('odd');
+    await withManager((client) => client.add(groupDN(odd), { objectClass: ['top', 'organizationalRole'], cn: odd }));
+    const before = await snapshot();
+    const reply = await update('bob', { mail: 'bob@elsewhere.example.org', memberOfs: [groupDN('demo_servers'), groupDN('web2'), groupDN(odd)] });
+    expect(reply.status, reply.text).toBe(400);
+    expect((reply.body as { msg: string }).msg).toContain(groupDN(odd));
     expect(await snapshot()).toBe(before);
     await withManager((client) => client.del(groupDN(odd)));
   });

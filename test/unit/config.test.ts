@@ -15,6 +15,7 @@ describe('parseConfig', () => {
     expect(config.stage).toBe('local');
     expect(config.ldap).toEqual({
       url: valid.LDAP_URL, baseDN: valid.LDAP_BASE_DN, bindDN: valid.LDAP_BIND_DN, bindPassword: 'secret', connectTimeoutMs: 3000, timeoutMs: 5000,
+      undoReserveMs: 2000,
     });
     expect(config.tokens.accessTtlSeconds).toBe(900);
     expect(config.tokens.refreshTtlSeconds).toBe(604800);
@@ -29,6 +30,7 @@ describe('parseConfig', () => {
     ['LDAP_BIND_PASSWORD', { LDAP_BIND_PASSWORD: '' }],
     ['LDAP_TIMEOUT_MS', { LDAP_TIMEOUT_MS: 'soon' }],
     ['LDAP_CONNECT_TIMEOUT_MS', { LDAP_CONNECT_TIMEOUT_MS: '-1' }],
+    ['LDAP_UNDO_RESERVE_MS', { LDAP_UNDO_RESERVE_MS: '0' }],
   ])('names %s when it is missing or malformed', (name, override) => {
     expect(() => parseConfig({ ...valid, ...override })).toThrow(new RegExp(name));
   });

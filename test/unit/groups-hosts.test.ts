@@ -67,13 +67,12 @@ describe('host mapping', () => {
     expect(buildHostEntry(full, [alice])).toMatchObject({ description: 'd', owner: [alice], pseudonym: ['a'], info: JSON.stringify({ duration: 7, durationUnit: 'Hours' }) });
   });
 
-  it('builds replacements only for the fields sent, keeping unknown info keys', () => {
-    expect(buildHostChanges(HostUpdateSchema.parse({}), undefined, undefined)).toEqual([]);
-    const changes = buildHostChanges(HostUpdateSchema.parse({ description: null, principal: [], duration: 3 }), [], '{"duration": "9", "durationUnit": "Weeks", "x": 1}');
+  it('builds replacements only for the single-valued fields sent, keeping unknown info keys', () => {
+    expect(buildHostChanges(HostUpdateSchema.parse({}), undefined)).toEqual([]);
+    // Owners and principals are lists: changed value by value (updateHost), never replaced.
+    const changes = buildHostChanges(HostUpdateSchema.parse({ description: null, owners: [], principal: [], duration: 3 }), '{"duration": "9", "durationUnit": "Weeks", "x": 1}');
     expect(changes.map(plain)).toEqual([
       { operation: 'replace', type: 'description', values: [] },
-      { operation: 'replace', type: 'owner', values: [] },
-      { operation: 'replace', type: 'pseudonym', values: [] },
       { operation: 'replace', type: 'info', values: [JSON.stringify({ duration: 3, durationUnit: 'Weeks', x: 1 })] },
     ]);
   });

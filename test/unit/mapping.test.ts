@@ -2,6 +2,8 @@
 import { AlreadyExistsError, InvalidCredentialsError, NoSuchObjectError } from 'ldapts';
 import { describe, expect, it } from 'vitest';
 import { diffDNs, entityDN, normalizeDN, parseEntityDN, sameDN } from '../../lib/dn.js';
+import { budgetFor, OutOfTimeError, RESPONSE_MARGIN_MS } from '../../lib/budget.js';
+import { ConnectionLostError } from '../../lib/directory.js';
 import { apiError, toApiError } from '../../lib/errors.js';
 import { expiredRevocations, isRevoked, parseRevocation, revocationValue } from '../../lib/sessions.js';
 import { buildUserEntry, mergeInfo, parseInfo, toUserJson, UserCreateSchema } from '../../lib/users.js';
@@ -98,5 +100,23 @@ describe('errors', () => {
     const own = apiError(400, 'x', { errors: { a: 'b' } });
     expect(toApiError(own)).toBe(own);
     expect(JSON.parse(own.message)).toEqual({ msg: 'x', errors: { a: 'b' } });
+  });
+
+  it('answer 503 to every timeout: Middy\'s, an abort, the time budget\'s, a lost connection', () => {
+    // What Middy's default timeoutEarlyResponse throws when the deadline comes first.
+    const middy = Object.assign(new Error('[AbortError]: The operation was aborted.'), { name: 'TimeoutError' });
+    const abort = new DOMException('This operation was aborted', 'AbortError');
+    for (const error of [middy, abort, new OutOfTimeError('No time left for a directory write', false), new ConnectionLostError()]) {
+      expect(toApiError(error).statusCode, String(error)).toBe(503);
+      expect(toApiError(error).body).toEqual({ msg: 'Directory unavailable' });
+    }
+  });
+});
+
+describe('time budget', () => {
+  it('keeps the undo reserve and a margin for the answer out of the work\'s time', () => {
+    const signal = new AbortController().signal;
+    expect(budgetFor(10_000, 2_000, signal, 1_000_000)).toEqual({ end: 1_000_000 + 10_000 - RESPONSE_MARGIN_MS, workEnd: 1_000_000 + 8_000 - RESPONSE_MARGIN_MS, signal });
+    expect(budgetFor(undefined, 2_000, undefined, 5)).toEqual({ end: Infinity, workEnd: Infinity });
   });
 });
