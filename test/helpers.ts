@@ -24,7 +24,16 @@ export interface EventInput {
   json?: unknown;
   body?: string;
   headers?: Record<string, string>;
+  /** Send the body base64-encoded (`isBase64Encoded: true`), as API Gateway does for some clients. */
+  base64?: boolean;
 }
+
+/** The event's body fields: the JSON or raw body, base64-encoded when asked. */
+const bodyOf = (input: EventInput): Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'> => {
+  const body = input.json !== undefined ? JSON.stringify(input.json) : input.body;
+  if (body === undefined) return { isBase64Encoded: false };
+  return input.base64 === true ? { body: Buffer.from(body, 'utf8').toString('base64'), isBase64Encoded: true } : { body, isBase64Encoded: false };
+};
 
 /** An API Gateway HTTP API (payload 2.0) event, as Lambda receives it. */
 export const apiEvent = (input: EventInput): APIGatewayProxyEventV2 => {
@@ -55,8 +64,7 @@ export const apiEvent = (input: EventInput): APIGatewayProxyEventV2 => {
       time: new Date().toISOString(),
       timeEpoch: Date.now(),
     },
-    isBase64Encoded: false,
-    ...(input.json !== undefined ? { body: JSON.stringify(input.json) } : input.body !== undefined ? { body: input.body } : {}),
+    ...bodyOf(input),
   };
 };
 

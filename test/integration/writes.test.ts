@@ -182,6 +182,29 @@ describe('hosts', () => {
     await removeHost(cn);
   });
 
+  it('PUT /hosts/{name}: a certificate out (revoked at the end), one signed and in', async () => {
+    const cn = uniqueName('wh');
+    const [oldKey, newKey] = [ed25519Line(), ed25519Line()];
+    const setup = async (): Promise<void> => {
+      await createHostAs(cn);
+      ok(await putHost(cn, { sshPublicCerts: [{ name: 'old', key: oldKey }] }));
+    };
+    await setup();
+    await cutEverywhere(proxied.proxy, {
+      send: (context) => putHost(cn, { sshPublicCerts: [{ keyid: 100 }, { name: 'new', key: newKey }] }, context),
+      revert: async () => {
+        await removeHost(cn);
+        // The certificate removed was revoked for good, its key with it: only the directory manager can take that back.
+        await withManager(async (client) => {
+          const revoked = await client.search(`ou=revocations,${baseDN()}`, { scope: 'one', filter: new EqualityFilter({ attribute: 'description', value: parsePublicKey(oldKey).fingerprint }) });
+          for (const entry of revoked.searchEntries) await client.del(entry.dn);
+        });
+        await setup();
+      },
+    });
+    await removeHost(cn);
+  });
+
   it('PUT /hosts/{name} rotating a credential', async () => {
     const cn = uniqueName('wh');
     const setup = async (): Promise<void> => {
