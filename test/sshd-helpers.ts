@@ -4,7 +4,7 @@
 // given sshd_config lines, and try logins with the real ssh client.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,18 +69,14 @@ export interface RunningSshd {
   stop(): Promise<void>;
 }
 
-let createdPrivsepDir = false;
-
 /** Starts sshd in the foreground on a free port of 127.0.0.1 with `lines` (config checked with -t first). */
 export const startSshd = async (work: string, lines: string[]): Promise<RunningSshd> => {
   const port = await freePort();
   const config = [`Port ${port}`, 'ListenAddress 127.0.0.1', `PidFile ${path.join(work, 'sshd.pid')}`, 'UsePAM no', 'StrictModes no', 'LogLevel VERBOSE', ...lines];
   await writeFile(path.join(work, 'sshd_config'), `${config.join('\n')}\n`, { mode: 0o600 });
-  // Privilege separation needs this directory; create it only if missing, and remove it after.
-  if (!existsSync('/run/sshd')) {
-    await mkdir('/run/sshd', { mode: 0o755 });
-    createdPrivsepDir = true;
-  }
+  // Privilege separation needs this directory. Created when missing and left in place: another
+  // suite on the same machine may be running its own sshd (removing it broke concurrent runs).
+  if (!existsSync('/run/sshd')) await mkdir('/run/sshd', { mode: 0o755, recursive: true });
   await run(SSHD, ['-t', '-f', path.join(work, 'sshd_config')]);
   const child = spawn(SSHD, ['-D', '-e', '-f', path.join(work, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
@@ -96,10 +92,6 @@ export const startSshd = async (work: string, lines: string[]): Promise<RunningS
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
         await Promise.race([exited, sleep(5_000)]);
-      }
-      if (createdPrivsepDir) {
-        await rm('/run/sshd', { recursive: true, force: true });
-        createdPrivsepDir = false;
       }
     },
   };
