@@ -1,6 +1,7 @@
 // The local private directory: finds slapd, renders local/slapd.conf.template into a data
-// directory, runs slapd there on 127.0.0.1 and seeds Keyper's layout (docs: API.md, "Directory
-// layout") through the running server. Used by `npm run directory`, local start-up and the tests.
+// directory, runs slapd there on 127.0.0.1 and seeds Keyper's layout (`ou=people`, `ou=groups`,
+// `ou=Hosts`; README.md, "Switching from Keyper") through the running server. Used by
+// `npm run directory`, local start-up and the tests.
 // Run directly (`tsx scripts/directory.ts [--reset]`) it stays in the foreground until Ctrl-C.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
