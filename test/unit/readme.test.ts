@@ -1,6 +1,5 @@
 // README.md against the repository: its Configuration tables name exactly the variables the code
 // reads, and every file it mentions exists.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,17 +54,37 @@ describe('the environment variables the code reads', () => {
   });
 });
 
-describe('files README.md mentions', () => {
-  const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8' }).split('\n').filter(Boolean);
-  const topLevel = new Set(tracked.map((file) => file.split('/')[0]));
-  const ignored = (file: string): boolean => {
-    try {
-      execFileSync('git', ['check-ignore', '-q', '--no-index', file], { cwd: repoRoot });
-      return true;
-    } catch {
-      return false;
-    }
+/** A matcher for the patterns of .gitignore (as this repository uses them: names, `*`, `dir/`). */
+const gitignored = (): ((file: string) => boolean) => {
+  const patterns = read('.gitignore')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((pattern) => ({
+      directory: pattern.endsWith('/'),
+      name: new RegExp(`^${pattern.replace(/\/$/, '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`),
+    }));
+  return (file) => {
+    const segments = file.replace(/\/$/, '').split('/');
+    // A directory pattern matches a folder on the way, or the mention itself when it ends in `/`.
+    return patterns.some(({ directory, name }) =>
+      segments.some((segment, i) => name.test(segment) && (!directory || i < segments.length - 1 || file.endsWith('/'))),
+    );
   };
+};
+
+/** The repository's files (relative paths), without git: what is not ignored, .git left out. */
+const repositoryFiles = (ignored: (file: string) => boolean, dir = ''): string[] =>
+  readdirSync(path.join(repoRoot, dir), { withFileTypes: true }).flatMap((entry) => {
+    const file = dir === '' ? entry.name : `${dir}/${entry.name}`;
+    if (entry.name === '.git' || ignored(entry.isDirectory() ? `${file}/` : file)) return [];
+    return entry.isDirectory() ? repositoryFiles(ignored, file) : [file];
+  });
+
+describe('files README.md mentions', () => {
+  const ignored = gitignored();
+  const files = repositoryFiles(ignored);
+  const topLevel = new Set(files.map((file) => file.split('/')[0]));
 
   it('exist (links, paths and file names in code spans), unless they are generated and git-ignored', () => {
     const mentioned = mentionedPaths(readme);
@@ -78,16 +97,15 @@ describe('files README.md mentions', () => {
         return repoPath && !existsSync(path.join(repoRoot, mention)) && !ignored(mention);
       }
       // A bare file name (`auth.sh`, `ci.yml`): some file of the repository has it.
-      return !tracked.some((file) => path.basename(file) === mention) && !ignored(mention);
+      return !files.some((file) => path.basename(file) === mention) && !ignored(mention);
     });
     expect(missing).toEqual([]);
   });
 
   it('include no document that is not in the repository (the contract lives in README.md)', () => {
     expect(readme).not.toMatch(/API contract|API\.md|STYLE\.md/);
-    for (const file of tracked.filter((name) => /\.(ts|mjs|yml|sh)$/.test(name) && !name.startsWith('test/unit/readme'))) {
+    for (const file of files.filter((name) => /\.(ts|mjs|yml|sh)$/.test(name) && !name.startsWith('test/unit/readme'))) {
       expect(read(file), file).not.toMatch(/\bAPI\.md\b|\bSTYLE\.md\b/);
     }
   });
-
 });
