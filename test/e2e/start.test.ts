@@ -147,7 +147,7 @@ describe('npm start, twice side by side', () => {
     const section = markdownSection(readme, 'Log in and call the API with curl');
     const commands = shellBlocks(section)
       .flatMap(shellCommands)
-      .map((command) => command.replaceAll('localhost:3000', `localhost:${first!.port}`));
+      .map((command) => command.replace(/\b(localhost|127\.0\.0\.1):3000\b/g, `$1:${first!.port}`));
     expect(commands.length).toBeGreaterThanOrEqual(4);
     expect(commands.some((command) => command.includes('/api/authkeys'))).toBe(true);
 
