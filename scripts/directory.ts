@@ -1,6 +1,7 @@
 // The local private directory: finds slapd, renders local/slapd.conf.template into a data
-// directory, runs slapd there on 127.0.0.1 and seeds Keyper's layout (docs: API.md, "Directory
-// layout") through the running server. Used by `npm run directory`, local start-up and the tests.
+// directory, runs slapd there on 127.0.0.1 and seeds Keyper's layout (`ou=people`, `ou=groups`,
+// `ou=Hosts`; README.md, "Switching from Keyper") through the running server. Used by
+// `npm run directory`, local start-up and the tests.
 // Run directly (`tsx scripts/directory.ts [--reset]`) it stays in the foreground until Ctrl-C.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,7 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from 'ldapts';
+import { expiryAfter, keyValue } from '../lib/keys.js';
 import { placeholderMember } from '../lib/placeholder.js';
+import { parsePublicKey } from '../lib/sshkeys.js';
 import { candidates, isExecutable } from './bootstrap.mjs';
 import { portInUse } from './ports.js';
 
@@ -52,6 +55,19 @@ export interface RunningDirectory {
 
 /** Passwords of the demo users, so local clients and tests can log in as them. */
 export const DEMO_PASSWORDS = Object.freeze({ alice: 'alice-demo', bob: 'bob-demo' }) satisfies Record<string, string>;
+
+/**
+ * Alice's demo SSH key (the public half only): its hostGroups name `demo_servers`, which holds
+ * alice and the host web1, so `/api/authkeys?username=alice&host=web1` answers it (README, "Keys,
+ * groups and hosts"). Valid for a year from the seed: demo data outlives a day's restarts.
+ */
+export const DEMO_KEY = Object.freeze({
+  user: 'alice',
+  name: 'laptop',
+  line: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbtjlBDrM2nFCG40iF/VecL+eFdHWK2Tt6og5c+Cbos alice@demo',
+  group: 'demo_servers',
+  host: 'web1',
+});
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const localDir = path.join(repoRoot, 'local');
@@ -281,7 +297,13 @@ function seedEntries(o: DirectoryOptions): SeedEntry[] {
   const hosts = demo ? [host('web1', 'Demo web server'), host('web2', 'Demo web server')] : [];
   const groups = [group('KeyperAdmins', 'Keyper administrators', [users[0]!.dn]), group('AllHosts', 'All hosts', hosts.map((h) => h.dn))];
   if (demo) {
-    groups.push(group('demo_servers', 'Demo servers', users.slice(1).map((u) => u.dn)));
+    // Users and a host in one group: the group through which alice's demo key opens web1.
+    const demoServers = group(DEMO_KEY.group, 'Demo servers', [...users.slice(1).map((u) => u.dn), `cn=${DEMO_KEY.host},ou=Hosts,${base}`]);
+    groups.push(demoServers);
+    const parsed = parsePublicKey(DEMO_KEY.line);
+    const key = { name: DEMO_KEY.name, key: parsed.line, fingerprint: parsed.fingerprint, hostGroups: [demoServers.dn] };
+    const owner = users.find((u) => u.attributes.cn === DEMO_KEY.user);
+    if (owner !== undefined) owner.attributes.sshPublicKey = keyValue(key, 0, expiryAfter(new Date(), { duration: 52, durationUnit: 'Weeks' }));
     for (const h of hosts) groups.push(group(String(h.attributes.cn), `${String(h.attributes.cn)} Autocreated Group`, [h.dn]));
   }
 
@@ -372,7 +394,7 @@ async function looksLikeSlapd(pid: number): Promise<boolean> {
 async function clearStalePidFile(pidFile: string, log: (line: string) => void): Promise<void> {
   const pid = await readPid(pidFile);
   if (pid !== undefined && isAlive(pid) && (await looksLikeSlapd(pid))) {
-    throw new Error(`slapd is already running on this data directory (pid ${pid}, ${pidFile}). Stop it first: kill ${pid}`);
+    throw new Error(`slapd is already running on this data directory (pid ${pid}, ${pidFile}). Stop it first (kill ${pid}), or run this one with its own LOCAL_DATA_DIR, LDAP_PORT and PORT`);
   }
   if (existsSync(pidFile)) {
     log(`removing stale pid file ${pidFile}`);

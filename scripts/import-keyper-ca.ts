@@ -1,6 +1,6 @@
 // `npm run import-keyper-ca -- <Keyper's sshca folder> [--stage <name>]`: keeps a team's CAs when
 // it switches from Keyper, so every sshd's TrustedUserCAKeys and every client's @cert-authority
-// line stay valid. Reads the folder as Keyper keeps it (API.md, "Keyper's CA folder"):
+// line stay valid. Reads the folder as Keyper keeps it (README.md, "Switching from Keyper", step 4):
 // `ca_user_key` and `ca_host_key` (unencrypted OpenSSH private keys as ssh-keygen writes them,
 // Ed25519, ECDSA or RSA) and, when there is one, `ca_krl` (the KRL `ssh-keygen -k` maintains).
 // - The keys go where the stage reads them: for the local stage (the default) into the data

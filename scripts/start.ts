@@ -1,6 +1,8 @@
-// `npm start`: the local directory (private slapd with demo data) plus the API through
-// serverless-offline on $PORT (default 3000). Ctrl-C stops both. `npm start -- --reset` reseeds;
-// the CAs (scripts/ca.ts) are kept unless `--reset-ca` asks for new ones.
+// `npm start`: the local directory (private slapd with demo data, on $LDAP_PORT, default 3389) plus
+// the API through serverless-offline on $PORT (default 3000), whose internal Lambda endpoint takes
+// $OFFLINE_LAMBDA_PORT or a free port, so a second `npm start` with other ports runs beside the
+// first. Ctrl-C stops both. `npm start -- --reset` reseeds; the CAs (scripts/ca.ts) are kept unless
+// `--reset-ca` asks for new ones.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -8,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLocalCa, localCaEnv } from './ca.js';
 import { DEMO_PASSWORDS, directoryOptionsFromEnv, startDirectory } from './directory.js';
+import { freePort } from './ports.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -29,10 +32,15 @@ const main = async (): Promise<void> => {
   const ca = await ensureLocalCa(path.join(options.dataDir, 'ca'), { reset: process.argv.includes('--reset-ca') });
   const directory = await startDirectory(options);
   const port = process.env.PORT ?? '3000';
+  // serverless-offline's own Lambda endpoint (its default, 3002, would clash between two starts).
+  const lambdaPort = process.env.OFFLINE_LAMBDA_PORT ?? String(await freePort());
   const env = {
     ...process.env,
     STAGE: 'local',
     PORT: port,
+    OFFLINE_LAMBDA_PORT: lambdaPort,
+    // The bundles of one start apart from another's, which would delete them when it stops.
+    ESBUILD_WORK_FOLDER: process.env.ESBUILD_WORK_FOLDER ?? `.esbuild-start-${port}`,
     LDAP_URL: directory.url,
     LDAP_BASE_DN: options.baseDN,
     LDAP_BIND_DN: options.bindDN,
@@ -45,7 +53,7 @@ const main = async (): Promise<void> => {
     env,
     stdio: 'inherit',
   });
-  console.log(`[start] directory ${directory.url} (${options.dataDir}); API http://localhost:${port}/api`);
+  console.log(`[start] directory ${directory.url} (${options.dataDir}); API http://localhost:${port}/api; Lambda endpoint port ${lambdaPort}`);
   const made = (['user', 'host'] as const).filter((kind) => ca.created[kind]);
   console.log(`[start] CAs in ${path.dirname(ca.files.user)} (${made.length === 0 ? 'kept' : `new: ${made.join(', ')}`}); public keys at /api/userca and /api/hostca`);
   // Never a password in the banner: terminals and CI logs keep it.

@@ -211,8 +211,9 @@ describe('request forms', () => {
       expect((await curl(fp(alice))).stdout).toBe(`${alice}\n`);
       expect((await curl(fp(key.valid))).stdout).toBe('');
     } finally {
-      const stored = ((await http('GET', '/users/alice', { token: admin })).body as { sshPublicKeys: unknown[] }[])[0]!.sshPublicKeys;
-      await put('alice', { memberOfs: [groupDN('demo_servers')], sshPublicKeys: stored });
+      // Only the key this test added: removing a key revokes it, and alice's demo key must stay.
+      const stored = ((await http('GET', '/users/alice', { token: admin })).body as { sshPublicKeys: { fingerprint: string }[] }[])[0]!.sshPublicKeys;
+      await put('alice', { memberOfs: [groupDN('demo_servers')], sshPublicKeys: stored.filter((k) => k.fingerprint === fp(alice)) });
     }
   });
 });

@@ -78,7 +78,7 @@ describe('reading groups', () => {
       dn: groupDN('demo_servers'),
       cn: 'demo_servers',
       description: 'Demo servers',
-      members: [userDN('alice'), userDN('bob')],
+      members: [userDN('alice'), userDN('bob'), hostDN('web1')],
     });
     expect(groups.find((g) => g.cn === 'AllHosts')!.members).toEqual(expect.arrayContaining([hostDN('web1'), hostDN('web2')]));
     expect(groups.find((g) => g.cn === 'web1')).toMatchObject({ description: 'web1 Autocreated Group', members: [hostDN('web1')] });

@@ -87,7 +87,7 @@ describe('reading hosts', () => {
       cn: 'web1',
       description: 'Demo web server',
       owners: [],
-      memberOfs: [groupDN('AllHosts'), groupDN('web1')].sort(),
+      memberOfs: [groupDN('AllHosts'), groupDN('demo_servers'), groupDN('web1')].sort(),
       principal: [],
       duration: 1,
       durationUnit: 'Days',

@@ -11,6 +11,7 @@ import { handler as listUsers } from '../../functions/users/list.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import { reloadConfig } from '../../lib/config.js';
 import type { UserJson } from '../../lib/users.js';
+import { DEMO_KEY } from '../../scripts/directory.js';
 import { ADMIN_PASSWORD, groupDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf, expectRefusedWithoutChange } from '../helpers.js';
 
 
@@ -64,7 +65,8 @@ describe('reading users', () => {
       principal: [],
       duration: 1,
       durationUnit: 'Days',
-      sshPublicKeys: [],
+      // The demo key that opens web1 through demo_servers (README, "Keys, groups and hosts").
+      sshPublicKeys: [expect.objectContaining({ keyid: 0, name: DEMO_KEY.name, key: DEMO_KEY.line, hostGroups: [groupDN(DEMO_KEY.group)] })],
       sshPublicCerts: [],
     });
     expect(alice).not.toHaveProperty('userPassword');
