@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLocalCa, localCaEnv } from './ca.js';
 import { DEMO_PASSWORDS, directoryOptionsFromEnv, startDirectory } from './directory.js';
+import { START_WORK_FOLDER } from './offline.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -39,6 +40,7 @@ const main = async (): Promise<void> => {
     LDAP_BIND_PASSWORD: options.bindPassword,
     JWT_SECRET: process.env.JWT_SECRET ?? (await localJwtSecret(options.dataDir)),
     ...localCaEnv(ca),
+    ESBUILD_WORK_FOLDER: process.env.ESBUILD_WORK_FOLDER ?? START_WORK_FOLDER,
   };
   const offline = spawn(process.execPath, [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), 'offline', '--stage', 'local'], {
     cwd: repoRoot,

@@ -15,7 +15,7 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 it('the banner of npm start prints no password', async () => {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'keyper-start-'));
   const adminPassword = `admin-${randomBytes(8).toString('hex')}`;
-  // serverless-offline's build folder, apart from a developer's `npm start` (.esbuild).
+  // serverless-offline's build folder, apart from a developer's `npm start` (.esbuild-start).
   const workFolder = `.esbuild-start-test-${process.pid}`;
   const child = spawn(process.execPath, [path.join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'scripts/start.ts'], {
     cwd: repoRoot,
