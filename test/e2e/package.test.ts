@@ -94,7 +94,7 @@ beforeAll(async () => {
   // `npm run package` as a developer would run it beside it: no stage settings given, no credentials.
   await promisify(execFile)('npm', ['run', 'package'], {
     cwd: service.dir,
-    env: { ...noAws(service.dir), JWT_SECRET: CANARY_JWT_SECRET, LDAP_BIND_PASSWORD: CANARY_BIND_PASSWORD, SECRETS_KMS_KEY_ARN: KMS_KEY_ARN },
+    env: { ...noAws(service.dir), npm_config_update_notifier: 'false', JWT_SECRET: CANARY_JWT_SECRET, LDAP_BIND_PASSWORD: CANARY_BIND_PASSWORD, SECRETS_KMS_KEY_ARN: KMS_KEY_ARN },
     timeout: 240_000,
   });
 }, 400_000);
