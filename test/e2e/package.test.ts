@@ -257,8 +257,8 @@ describe('npm run package', () => {
 });
 
 describe('the local stage', () => {
-  it.each([['deploy'], ['package'], ['deploy', '--stage', 'local']])('refuses `serverless %s`', async (...args) => {
-    const { code, output } = await serverless(args);
+  it.each(['deploy', 'package', 'deploy --stage local', 'deploy function --function login'])('refuses `serverless %s`', async (command) => {
+    const { code, output } = await serverless(command.split(' '));
     expect(code).not.toBe(0);
     expect(output).toContain('The "local" stage is for `npm start` and the tests');
   });
