@@ -3,15 +3,16 @@
 // - `file` (local and test stages): the paths in CA_USER_KEY / CA_HOST_KEY, files that `npm start`
 //   and the test harness make (scripts/ca.ts), in the openssh-key-v1 format ssh-keygen writes;
 // - `ssm` (deployed): CA_USER_KEY / CA_HOST_KEY name SSM Parameter Store SecureString parameters,
-//   fetched by @middy/ssm (decrypted, prefetched at cold start, cached with no expiry). The AWS SDK
-//   is the Lambda runtime's (external to the bundle), loaded only on this path.
+//   fetched as the other secrets are (lib/secrets.ts: @middy/ssm, prefetched at cold start, read
+//   again after SECRETS_CACHE_SECONDS).
 // The environment holds where a key is, never the key. Keys live in KeyObjects (lib/sshca.ts),
 // which print no key material; a CA that cannot be read fails only the requests that use it.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { getInternal } from '@middy/util';
+import { secretsCacheSeconds } from './config.js';
+import { ssmParameters, type SsmOptions } from './secrets.js';
 import * as z from './zod.js';
 import { readCaPrivateKey, type CaKey } from './sshca.js';
 
@@ -21,24 +22,31 @@ export interface CaSettings {
   source: 'file' | 'ssm';
   /** A file path (source file) or an SSM parameter name (source ssm), per CA. */
   locations: Partial<Record<CaKind, string>>;
+  /** How long a key read from SSM is used before it is read again (SECRETS_CACHE_SECONDS). */
+  cacheSeconds?: number;
 }
 
 const CaEnvSchema = z.object({
   CA_KEY_SOURCE: z.optional(z.enum(['file', 'ssm'])),
   CA_USER_KEY: z.optional(z.string()),
   CA_HOST_KEY: z.optional(z.string()),
+  SECRETS_CACHE_SECONDS: secretsCacheSeconds,
 });
 
 /** The CA settings of an environment; without CA_KEY_SOURCE, file. Empty locations are unset. */
 export const caSettings = (env: NodeJS.ProcessEnv = process.env): CaSettings => {
   const parsed = CaEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error('CA_KEY_SOURCE: must be file or ssm');
+  if (!parsed.success) {
+    const cache = parsed.error.issues.some((issue) => issue.path[0] === 'SECRETS_CACHE_SECONDS');
+    throw new Error(cache ? 'SECRETS_CACHE_SECONDS: must be a positive whole number of seconds' : 'CA_KEY_SOURCE: must be file or ssm');
+  }
   const location = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
   const user = location(parsed.data.CA_USER_KEY);
   const host = location(parsed.data.CA_HOST_KEY);
   return {
     source: parsed.data.CA_KEY_SOURCE ?? 'file',
     locations: { ...(user === undefined ? {} : { user }), ...(host === undefined ? {} : { host }) },
+    cacheSeconds: parsed.data.SECRETS_CACHE_SECONDS,
   };
 };
 
@@ -73,7 +81,10 @@ export interface CaContext {
   cas?: CertificateAuthorities;
 }
 
-export type CaMiddleware = middy.MiddlewareObj<unknown, unknown, Error, Context & CaContext>;
+export type CaMiddleware = middy.MiddlewareObj<unknown, unknown, Error, Context & CaContext> & {
+  /** The CAs it gives (the function's IAM role may read their keys alone). */
+  readonly kinds?: readonly CaKind[];
+};
 
 // ---- source file: read once per process, again only after a failure ----
 
@@ -107,14 +118,11 @@ const fileMiddleware = (kinds: readonly CaKind[], settings: CaSettings): CaMiddl
   },
 });
 
-// ---- source ssm: @middy/ssm, loaded (with the SDK) only here ----
+// ---- source ssm: lib/secrets.ts's @middy/ssm plumbing, loaded (with the SDK) only here ----
 
-export interface SsmOptions {
-  /** The SSM client class (tests pass a fake; deployed, the SDK's SSMClient). */
-  AwsClient?: unknown;
-}
+const DEFAULT_CACHE_SECONDS = 300;
 
-/** Parsed keys by parameter value: @middy/ssm keeps the value for the instance's life, parse it once. */
+/** Parsed keys by parameter value: the value changes only on rotation, parse it once. */
 const parsedParameters = new Map<string, Map<string, CaKey>>();
 
 const parseParameter = (name: string, value: unknown): CaKey => {
@@ -134,35 +142,22 @@ const parseParameter = (name: string, value: unknown): CaKey => {
 };
 
 const ssmMiddleware = (kinds: readonly CaKind[], settings: CaSettings, options: SsmOptions): CaMiddleware => {
-  const names = Object.fromEntries(kinds.flatMap((kind) => (settings.locations[kind] === undefined ? [] : [[kind, settings.locations[kind]]])));
-  // Created at module load (the cold start), so @middy/ssm starts fetching before the first request.
-  const inner = import('@middy/ssm').then(({ default: ssm }) =>
-    ssm({
-      fetchData: names,
-      // One cache per set of parameters: two routes in one process must not read each other's.
-      cacheKey: `keyper-ca:${Object.entries(names).join(';')}`,
-      cacheExpiry: -1,
-      ...(options.AwsClient === undefined ? {} : { AwsClient: options.AwsClient as never }),
-    }),
+  const names: Partial<Record<CaKind, string>> = Object.fromEntries(
+    kinds.flatMap((kind) => (settings.locations[kind] === undefined ? [] : [[kind, settings.locations[kind]]])),
   );
-  // Unhandled until the first request awaits it; a failed import then fails that request.
-  inner.catch(() => undefined);
+  const fetch = Object.keys(names).length === 0 ? undefined : ssmParameters(names as Record<CaKind, string>, settings.cacheSeconds ?? DEFAULT_CACHE_SECONDS, options);
   return {
     before: async (request) => {
       const loaded: Partial<Record<CaKind, Loaded>> = {};
-      for (const kind of kinds) if (names[kind] === undefined) loaded[kind] = unavailable(kind, new Error(`${ENV_NAMES[kind]} is not set`));
-      const wanted = kinds.filter((kind) => names[kind] !== undefined);
-      if (wanted.length > 0) {
-        try {
-          await (await inner).before?.(request as never);
-        } catch (error) {
-          for (const kind of wanted) loaded[kind] = unavailable(kind, error);
-        }
-        for (const kind of wanted) {
-          if (loaded[kind] !== undefined) continue;
+      const fetched = fetch === undefined ? {} : await fetch(request as never);
+      for (const kind of kinds) {
+        const name = names[kind];
+        const value = (fetched as Partial<Record<CaKind, unknown>>)[kind];
+        if (name === undefined) loaded[kind] = unavailable(kind, new Error(`${ENV_NAMES[kind]} is not set`));
+        else if (value instanceof Error) loaded[kind] = unavailable(kind, value);
+        else {
           try {
-            const values = await getInternal([kind], request as never);
-            loaded[kind] = parseParameter(names[kind] as string, (values as Record<string, unknown>)[kind]);
+            loaded[kind] = parseParameter(name, value);
           } catch (error) {
             loaded[kind] = unavailable(kind, error);
           }
@@ -173,9 +168,13 @@ const ssmMiddleware = (kinds: readonly CaKind[], settings: CaSettings, options: 
   };
 };
 
+export type { SsmOptions };
+
 /**
  * The middleware that gives a route the CAs it signs or publishes with (`context.cas`), from the
  * stage's source. Reads happen at cold start and are cached; a failed read is retried next time.
  */
-export const caKeys = (kinds: readonly CaKind[], settings: CaSettings = caSettings(), options: SsmOptions = {}): CaMiddleware =>
-  settings.source === 'ssm' ? ssmMiddleware(kinds, settings, options) : fileMiddleware(kinds, settings);
+export const caKeys = (kinds: readonly CaKind[], settings: CaSettings = caSettings(), options: SsmOptions = {}): CaMiddleware => ({
+  ...(settings.source === 'ssm' ? ssmMiddleware(kinds, settings, options) : fileMiddleware(kinds, settings)),
+  kinds,
+});

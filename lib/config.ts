@@ -4,16 +4,22 @@ import * as z from './zod.js';
 
 const positiveInt = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 
+/** SECRETS_CACHE_SECONDS, also read by lib/cakeys.ts. */
+export const secretsCacheSeconds = positiveInt(300);
+
 const EnvSchema = z.object({
   STAGE: z._default(z.string().check(z.minLength(1)), 'local'),
   LDAP_URL: z.string().check(z.regex(/^ldaps?:\/\/[^\s/]+\/?$/, 'must look like ldap://host:port or ldaps://host:port')),
   LDAP_BASE_DN: z.string().check(z.regex(/^[a-zA-Z]+=[^,]+(,[a-zA-Z]+=[^,]+)*$/, 'must be a DN such as dc=example,dc=org')),
   LDAP_BIND_DN: z.string().check(z.minLength(3, 'must be the service account DN')),
-  LDAP_BIND_PASSWORD: z.string().check(z.minLength(1, 'must not be empty')),
+  LDAP_BIND_PASSWORD: z.optional(z.string()),
+  LDAP_BIND_PASSWORD_PARAMETER: z.optional(z.string()),
   LDAP_CONNECT_TIMEOUT_MS: positiveInt(3000),
   LDAP_TIMEOUT_MS: positiveInt(5000),
   LDAP_UNDO_RESERVE_MS: positiveInt(2000),
   JWT_SECRET: z.optional(z.string()),
+  JWT_SECRET_PARAMETER: z.optional(z.string()),
+  SECRETS_CACHE_SECONDS: secretsCacheSeconds,
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(15 * 60),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt(7 * 24 * 60 * 60),
   LOCKOUT_DURATION_SECONDS: positiveInt(15 * 60),
@@ -37,8 +43,20 @@ export interface TokenConfig {
   readonly refreshTtlSeconds: number;
 }
 
+/** The secrets' names, as the environment spells them. */
+export type SecretName = 'LDAP_BIND_PASSWORD' | 'JWT_SECRET';
+
+/** A secret's value (local stage, from the environment) or the SSM parameter holding it (deployed). */
+export type SecretSource = { readonly value: string } | { readonly parameter: string };
+
+export type SecretSources = Readonly<Record<SecretName, SecretSource>> & {
+  /** How long a value read from SSM is used before it is read again (lib/secrets.ts). */
+  readonly cacheSeconds: number;
+};
+
 export interface Config {
   readonly stage: string;
+  readonly secrets: SecretSources;
   readonly ldap: LdapConfig;
   readonly tokens: TokenConfig;
   /** How long a lock by failed logins lasts for logins through the API (see lib/locks.ts). */
@@ -49,18 +67,45 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-/** The local stage may run without a JWT secret: it gets one per process (tokens die on restart). */
+/** Stages whose secrets are in the environment (npm start, the tests); the others read SSM. */
 const LOCAL_STAGES = new Set(['local', 'offline', 'test']);
 const MIN_SECRET_BYTES = 32;
+const PARAMETER_NAME = /^\/[\w.\-/]+$/;
 
-const tokenSecret = (stage: string, secret: string | undefined): Uint8Array => {
-  if (secret !== undefined && secret !== '') {
-    const bytes = new TextEncoder().encode(secret);
-    if (bytes.length < MIN_SECRET_BYTES) throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`);
-    return bytes;
+const secretSource = (stage: string, name: SecretName, value: string | undefined, parameter: string | undefined): SecretSource => {
+  const given = value !== undefined && value !== '';
+  if (parameter !== undefined && parameter !== '') {
+    if (!PARAMETER_NAME.test(parameter)) throw new ConfigError(`${name}_PARAMETER: must be an SSM parameter name such as /keyper/prod/jwt-secret`);
+    if (given) throw new ConfigError(`${name}: set ${name}_PARAMETER or ${name}, not both`);
+    return { parameter };
   }
-  if (!LOCAL_STAGES.has(stage)) throw new ConfigError(`JWT_SECRET: required outside the local stage (stage "${stage}")`);
-  return crypto.getRandomValues(new Uint8Array(MIN_SECRET_BYTES));
+  if (!LOCAL_STAGES.has(stage)) {
+    throw new ConfigError(`${name}_PARAMETER: required outside the local stage (stage "${stage}"): the SSM SecureString parameter holding ${name}, which is never in the environment`);
+  }
+  // No made-up secret: each function would have its own, and refuse the others' tokens.
+  if (!given) throw new ConfigError(`${name}: required on the local stage, which \`npm start\` and the tests run (they set it)`);
+  return { value: checkSecret(name, value) };
+};
+
+/** A secret's value as the stage requires it (the JWT secret long enough); the error never holds it. */
+export const checkSecret = (name: SecretName, value: string): string => {
+  if (name === 'JWT_SECRET' && new TextEncoder().encode(value).length < MIN_SECRET_BYTES) {
+    throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`);
+  }
+  return value;
+};
+
+/** Values read from SSM (lib/secrets.ts), by parameter name: the latest read of each. */
+const ssmValues = new Map<string, string>();
+
+/** Records a value read from SSM; config() hands it out from now on. */
+export const useSecretValue = (parameter: string, value: string): void => void ssmValues.set(parameter, value);
+
+const secretValue = (name: SecretName, source: SecretSource): string => {
+  if ('value' in source) return source.value;
+  const value = ssmValues.get(source.parameter);
+  if (value === undefined) throw new ConfigError(`${name}: SSM parameter ${source.parameter} has not been read by this function`);
+  return value;
 };
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -81,7 +126,7 @@ export const parseOrigins = (raw: string): string[] => {
   return origins;
 };
 
-/** Parses an environment into a Config; pure apart from the random local secret. */
+/** Parses an environment into a Config; the secrets read from SSM are looked up on use. */
 export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
@@ -89,19 +134,29 @@ export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  const secrets: SecretSources = Object.freeze({
+    LDAP_BIND_PASSWORD: Object.freeze(secretSource(e.STAGE, 'LDAP_BIND_PASSWORD', e.LDAP_BIND_PASSWORD, e.LDAP_BIND_PASSWORD_PARAMETER)),
+    JWT_SECRET: Object.freeze(secretSource(e.STAGE, 'JWT_SECRET', e.JWT_SECRET, e.JWT_SECRET_PARAMETER)),
+    cacheSeconds: e.SECRETS_CACHE_SECONDS,
+  });
   return Object.freeze({
     stage: e.STAGE,
+    secrets,
     ldap: Object.freeze({
       url: e.LDAP_URL,
       baseDN: e.LDAP_BASE_DN,
       bindDN: e.LDAP_BIND_DN,
-      bindPassword: e.LDAP_BIND_PASSWORD,
+      get bindPassword() {
+        return secretValue('LDAP_BIND_PASSWORD', secrets.LDAP_BIND_PASSWORD);
+      },
       connectTimeoutMs: e.LDAP_CONNECT_TIMEOUT_MS,
       timeoutMs: e.LDAP_TIMEOUT_MS,
       undoReserveMs: e.LDAP_UNDO_RESERVE_MS,
     }),
     tokens: Object.freeze({
-      secret: tokenSecret(e.STAGE, e.JWT_SECRET),
+      get secret() {
+        return new TextEncoder().encode(secretValue('JWT_SECRET', secrets.JWT_SECRET));
+      },
       accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     }),

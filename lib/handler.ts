@@ -13,14 +13,15 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { Client } from 'ldapts';
 import type * as z from './zod.js';
 import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
-import type { CaContext, CaMiddleware, CertificateAuthorities } from './cakeys.js';
+import type { CaContext, CaKind, CaMiddleware, CertificateAuthorities } from './cakeys.js';
 import { browserSafety } from './browser.js';
-import { config } from './config.js';
+import { config, type SecretName } from './config.js';
 import { budgetFor, type Budget } from './budget.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
 import { refusedSearchError } from './indexes.js';
 import { log, withLogFields } from './log.js';
+import { readSecrets } from './secrets.js';
 import { parseInput } from './validation.js';
 
 export type Event = APIGatewayProxyEventV2;
@@ -60,6 +61,8 @@ interface RouteOptions<TBody> {
    * lib/cakeys.ts, which only those routes bundle), read once per cold start.
    */
   ca?: CaMiddleware;
+  /** The route issues tokens without taking one (login): it reads the JWT secret too. */
+  issuesTokens?: boolean;
   /**
    * For routes whose answers can be large (lists, groups): lib/encoding.ts's responseEncoding(),
    * which compresses them when the client accepts it and refuses those over Lambda's limit.
@@ -149,6 +152,9 @@ const NO_CAS: CertificateAuthorities = {
 export interface RouteFacts {
   access: Access;
   body?: z.ZodMiniType<unknown>;
+  /** The secrets and CA keys the function reads (its IAM role in serverless.yml may read those alone). */
+  secrets: readonly SecretName[];
+  cas: readonly CaKind[];
 }
 
 const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts): THandler & { route: RouteFacts } =>
@@ -170,7 +176,7 @@ const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy
 export const routeWithoutDirectory = (work: (event: Event) => Promise<Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
   withFacts(
     commonMiddlewares().handler((event, context) => withLogFields(lineFields(event, context), () => work(event))),
-    { access: 'public' },
+    { access: 'public', secrets: [], cas: [] },
   );
 
 export function route<TBody = undefined>(
@@ -200,8 +206,12 @@ export function route<TBody>(
         return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
       }, undefined, undefined, invocationBudget(context, signal));
     });
+  // Every route here binds as the service account; those that take or issue a token need its secret.
+  const secrets: SecretName[] = options.access === 'public' && options.issuesTokens !== true ? ['LDAP_BIND_PASSWORD'] : ['LDAP_BIND_PASSWORD', 'JWT_SECRET'];
+  const secretsReader = readSecrets(secrets);
   let handler = commonMiddlewares(options.encoding);
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
+  if (secretsReader !== undefined) handler = handler.use(secretsReader as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
   if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
-  return withFacts(handler.handler(core), { access: options.access, body: options.body });
+  return withFacts(handler.handler(core), { access: options.access, body: options.body, secrets, cas: options.ca?.kinds ?? [] });
 }

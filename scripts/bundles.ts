@@ -1,7 +1,7 @@
 // Bundle size and cold import of every function, as deployed: each function in serverless.yml is
 // built the way serverless-esbuild builds it (the options of `custom.esbuild`, its defaults where
 // the file sets none), then required in fresh Node processes. `npm run bench` prints these rows;
-// `npx tsx scripts/bundles.ts` prints them alone. Budget per function: ≤ 150 KB minified (the
+// `npx tsx scripts/bundles.ts` prints them alone. Budget per function: ≤ 158 KB minified (the
 // source map apart) and ≤ 20 ms to import; the functions that read a CA's private key (their IAM
 // role in serverless.yml says so) carry the key reading, signing and revocation code on top, and
 // may be SIGNING_ALLOWANCE_BYTES larger.
@@ -15,7 +15,9 @@ import { promisify } from 'node:util';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { load } from 'js-yaml';
 
-export const MAX_BUNDLE_BYTES = 150 * 1024;
+// 8 KB of it read the secrets from SSM (lib/secrets.ts, @middy/ssm and its part of @middy/util),
+// which every function that binds to the directory does when deployed.
+export const MAX_BUNDLE_BYTES = 158 * 1024;
 // 24 KB of key reading, signing and revocation code, and 8 KB of journalled writes and versions
 // (lib/writes.ts, lib/etags.ts), which updateUser, the largest, carries all of.
 export const SIGNING_ALLOWANCE_BYTES = 32 * 1024;
@@ -79,6 +81,9 @@ const partsOf = (metafile: Metafile, output: string): [string, number][] => {
   return [...totals].sort((a, b) => b[1] - a[1]);
 };
 
+/** Whether a function's IAM role (serverless.yml) reads a CA's key: UserCaSignerRole, HostCaPublisherRole... */
+const readsCaKey = (role: string | undefined): boolean => role !== undefined && /^(User|Host)Ca\w*Role$/.test(role);
+
 const readServerlessYml = async (): Promise<ServerlessYml> => load(await readFile(path.join(repoRoot, 'serverless.yml'), 'utf8')) as ServerlessYml;
 
 /** Builds every function of serverless.yml (or those named) into `outDir`, one at a time as the plugin's entries. */
@@ -94,7 +99,7 @@ export const buildBundles = async (outDir: string, only?: readonly string[]): Pr
     if (entry === undefined) throw new Error(`${name}: no source for handler ${handler}`);
     const result = await build({ ...options, absWorkingDir: repoRoot, entryPoints: [entry], outdir: path.join(outDir, path.dirname(entry)), metafile: true, logLevel: 'warning' });
     const [output, meta] = Object.entries(result.metafile.outputs).find(([file]) => !file.endsWith('.map'))!;
-    const budget = MAX_BUNDLE_BYTES + (role?.endsWith('CaReaderRole') === true ? SIGNING_ALLOWANCE_BYTES : 0);
+    const budget = MAX_BUNDLE_BYTES + (readsCaKey(role) ? SIGNING_ALLOWANCE_BYTES : 0);
     bundles.push({ name, file: path.resolve(repoRoot, output), bytes: meta.bytes, budget, parts: partsOf(result.metafile, output) });
   }
   return bundles;
@@ -116,7 +121,9 @@ export interface ColdImport {
  */
 const importEnv = (nodeOptions: string): NodeJS.ProcessEnv => ({
   PATH: process.env.PATH,
-  STAGE: 'bench',
+  // A local stage: the secrets in the environment, so nothing reaches for SSM (deployed, the AWS SDK
+  // that reads it is the runtime's, outside the bundle).
+  STAGE: 'test',
   LDAP_URL: 'ldap://127.0.0.1:1389',
   LDAP_BASE_DN: 'dc=keyper,dc=example,dc=org',
   LDAP_BIND_DN: 'cn=Manager,dc=keyper,dc=example,dc=org',

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLocalCa, localCaEnv } from './ca.js';
 import { DEMO_PASSWORDS, directoryOptionsFromEnv, startDirectory } from './directory.js';
+import { startWorkFolder } from './offline.js';
 import { freePort } from './ports.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -40,7 +41,7 @@ const main = async (): Promise<void> => {
     PORT: port,
     OFFLINE_LAMBDA_PORT: lambdaPort,
     // The bundles of one start apart from another's, which would delete them when it stops.
-    ESBUILD_WORK_FOLDER: process.env.ESBUILD_WORK_FOLDER ?? `.esbuild-start-${port}`,
+    ESBUILD_WORK_FOLDER: process.env.ESBUILD_WORK_FOLDER ?? startWorkFolder(port),
     LDAP_URL: directory.url,
     LDAP_BASE_DN: options.baseDN,
     LDAP_BIND_DN: options.bindDN,

@@ -4,6 +4,6 @@ import { config } from '../../lib/config.js';
 import { json, route } from '../../lib/handler.js';
 import { LoginSchema, loginUser } from '../../lib/login.js';
 
-export const handler = route({ access: 'public', body: LoginSchema }, async ({ client, body }) =>
+export const handler = route({ access: 'public', body: LoginSchema, issuesTokens: true }, async ({ client, body }) =>
   json(200, await loginUser(client, body.username, body.password, config())),
 );

@@ -1,16 +1,17 @@
 // The CAs at run time (lib/cakeys.ts) and on disk (scripts/ca.ts): the file source reads a key
 // once per process and again only after a failure; the SSM source (a fake SSM client in place of
-// the SDK's) fetches each parameter once for the life of the instance, decrypted; a CA that cannot
-// be read fails only the requests that use it. Local CA files are made once, kept, read by
+// the SDK's) fetches each parameter once, decrypted, and again after SECRETS_CACHE_SECONDS (a rotated
+// key is used from then on); a CA that cannot be read fails only the requests that use it. Local CA files are made once, kept, read by
 // ssh-keygen, and replaced only on reset.
 import { readFileSync, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { caKeys, caSettings, CaUnavailableError, type CaContext, type CaKind, type CaMiddleware } from '../../lib/cakeys.js';
 import { caPublicLine, generateCaKey, readCaPrivateKey, writeCaPrivateKey } from '../../lib/sshca.js';
 import { CA_FILES, ensureLocalCa } from '../../scripts/ca.js';
+import { fakeSsm } from '../fake-ssm.js';
 import { Scratch, keygenFingerprint, sshKeygenOk } from '../sshkeygen.js';
 
 const scratch = new Scratch();
@@ -39,10 +40,11 @@ const context = (): Context => ({ awsRequestId: 'test', getRemainingTimeInMillis
 
 describe('caSettings', () => {
   it('reads the source and the locations, file by default', () => {
-    expect(caSettings({ CA_USER_KEY: '/a', CA_HOST_KEY: ' ' })).toEqual({ source: 'file', locations: { user: '/a' } });
+    expect(caSettings({ CA_USER_KEY: '/a', CA_HOST_KEY: ' ' })).toEqual({ source: 'file', locations: { user: '/a' }, cacheSeconds: 300 });
     expect(caSettings({ CA_KEY_SOURCE: 'ssm', CA_USER_KEY: '/keyper/prod/u', CA_HOST_KEY: '/keyper/prod/h' })).toEqual({
       source: 'ssm',
       locations: { user: '/keyper/prod/u', host: '/keyper/prod/h' },
+      cacheSeconds: 300,
     });
     expect(() => caSettings({ CA_KEY_SOURCE: 'env' })).toThrow(/CA_KEY_SOURCE/);
   });
@@ -80,27 +82,6 @@ describe('the file source', () => {
 });
 
 describe('the SSM source', () => {
-  interface Sent {
-    Names: string[];
-    WithDecryption: boolean;
-  }
-
-  /** Stands in for the SDK's SSMClient: answers GetParameters from a map and counts the calls. */
-  const fakeSsm = (parameters: Record<string, string>) => {
-    const sent: Sent[] = [];
-    class FakeSsmClient {
-      send(command: { input: Sent }): Promise<unknown> {
-        sent.push(command.input);
-        const names = command.input.Names;
-        return Promise.resolve({
-          Parameters: names.filter((name) => name in parameters).map((name) => ({ Name: name, Type: 'SecureString', Value: parameters[name] })),
-          InvalidParameters: names.filter((name) => !(name in parameters)),
-        });
-      }
-    }
-    return { AwsClient: FakeSsmClient, sent };
-  };
-
   it('fetches the parameters once, decrypted, and signs with the key they hold', async () => {
     const user = generateCaKey('ssh-ed25519', 'ssm user ca');
     const host = generateCaKey('ssh-rsa', 'ssm host ca');
@@ -114,6 +95,32 @@ describe('the SSM source', () => {
     // Nothing of the key reaches the environment.
     const material = writeCaPrivateKey(user).split('\n')[1]!;
     expect(JSON.stringify(process.env)).not.toContain(material.slice(0, 40));
+  });
+
+  it('reads the parameters again once the cache time is over: a rotated key is used from then on', async () => {
+    vi.useFakeTimers();
+    try {
+      const before = generateCaKey('ssh-ed25519', 'before rotation');
+      const after = generateCaKey('ssh-ed25519', 'after rotation');
+      const ssm = fakeSsm({ '/keyper/rotate/ca-user-key': writeCaPrivateKey(before) });
+      const settings = { source: 'ssm' as const, locations: { user: '/keyper/rotate/ca-user-key' }, cacheSeconds: 60 };
+      const handler = handlerWith(caKeys(['user'], settings, { AwsClient: ssm.AwsClient }), ['user']);
+      expect((await handler({}, context())).user).toBe(before.fingerprint);
+      ssm.parameters['/keyper/rotate/ca-user-key'] = writeCaPrivateKey(after);
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect((await handler({}, context())).user).toBe(before.fingerprint);
+      await vi.advanceTimersByTimeAsync(31_000);
+      expect((await handler({}, context())).user).toBe(after.fingerprint);
+      expect(ssm.sent).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('reads them again after SECRETS_CACHE_SECONDS, 300 by default', () => {
+    expect(caSettings({}).cacheSeconds).toBe(300);
+    expect(caSettings({ SECRETS_CACHE_SECONDS: '60' }).cacheSeconds).toBe(60);
+    expect(() => caSettings({ SECRETS_CACHE_SECONDS: 'soon' })).toThrow(/SECRETS_CACHE_SECONDS/);
   });
 
   it('fails only the CA whose parameter is missing', async () => {

@@ -1,12 +1,23 @@
-// Configuration parsing: defaults, and failures that name the variable.
+// Configuration parsing: defaults, and failures that name the variable; where the secrets come from
+// (the environment on the local stage, SSM parameters elsewhere).
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../lib/config.js';
+import { ConfigError, parseConfig, useSecretValue } from '../../lib/config.js';
 
 const valid = {
   LDAP_URL: 'ldap://127.0.0.1:3389',
   LDAP_BASE_DN: 'dc=keyper,dc=example,dc=org',
   LDAP_BIND_DN: 'cn=Manager,dc=keyper,dc=example,dc=org',
   LDAP_BIND_PASSWORD: 'secret',
+  JWT_SECRET: 'a-local-secret-of-at-least-32-bytes',
+};
+
+const deployed = {
+  ...valid,
+  STAGE: 'prod',
+  LDAP_BIND_PASSWORD: undefined,
+  JWT_SECRET: undefined,
+  LDAP_BIND_PASSWORD_PARAMETER: '/keyper/prod/ldap-bind-password',
+  JWT_SECRET_PARAMETER: '/keyper/prod/jwt-secret',
 };
 
 describe('parseConfig', () => {
@@ -19,7 +30,8 @@ describe('parseConfig', () => {
     });
     expect(config.tokens.accessTtlSeconds).toBe(900);
     expect(config.tokens.refreshTtlSeconds).toBe(604800);
-    expect(config.tokens.secret).toHaveLength(32);
+    expect(config.tokens.secret).toEqual(new TextEncoder().encode(valid.JWT_SECRET));
+    expect(config.secrets.cacheSeconds).toBe(300);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -28,6 +40,7 @@ describe('parseConfig', () => {
     ['LDAP_URL', { LDAP_URL: 'http://example.org' }],
     ['LDAP_BASE_DN', { LDAP_BASE_DN: 'not a dn' }],
     ['LDAP_BIND_PASSWORD', { LDAP_BIND_PASSWORD: '' }],
+    ['SECRETS_CACHE_SECONDS', { SECRETS_CACHE_SECONDS: '0' }],
     ['LDAP_TIMEOUT_MS', { LDAP_TIMEOUT_MS: 'soon' }],
     ['LDAP_CONNECT_TIMEOUT_MS', { LDAP_CONNECT_TIMEOUT_MS: '-1' }],
     ['LDAP_UNDO_RESERVE_MS', { LDAP_UNDO_RESERVE_MS: '0' }],
@@ -35,11 +48,36 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ ...valid, ...override })).toThrow(new RegExp(name));
   });
 
-  it('refuses to run outside the local stage without a JWT secret, or with a short one', () => {
-    expect(() => parseConfig({ ...valid, STAGE: 'prod' })).toThrow(ConfigError);
-    expect(() => parseConfig({ ...valid, STAGE: 'prod' })).toThrow(/JWT_SECRET/);
-    expect(() => parseConfig({ ...valid, STAGE: 'prod', JWT_SECRET: 'short' })).toThrow(/at least 32 bytes/);
-    expect(parseConfig({ ...valid, STAGE: 'prod', JWT_SECRET: 'x'.repeat(32) }).tokens.secret).toHaveLength(32);
+  it('makes up no JWT secret on the local stage: each function would have its own and refuse the others\' tokens', () => {
+    for (const stage of ['local', 'test']) {
+      expect(() => parseConfig({ ...valid, STAGE: stage, JWT_SECRET: undefined })).toThrow(ConfigError);
+      expect(() => parseConfig({ ...valid, STAGE: stage, JWT_SECRET: '' })).toThrow(/JWT_SECRET: required on the local stage.*npm start/);
+    }
+    expect(() => parseConfig({ ...valid, JWT_SECRET: 'short' })).toThrow(/JWT_SECRET: must be at least 32 bytes/);
+    expect(() => parseConfig({ ...valid, JWT_SECRET: 'short' })).not.toThrow(/short/);
+  });
+
+  it('reads the secrets from SSM parameters outside the local stage, never from the environment', () => {
+    const config = parseConfig(deployed);
+    expect(config.secrets).toEqual({
+      LDAP_BIND_PASSWORD: { parameter: '/keyper/prod/ldap-bind-password' },
+      JWT_SECRET: { parameter: '/keyper/prod/jwt-secret' },
+      cacheSeconds: 300,
+    });
+    // Not read yet (lib/secrets.ts reads them before a route's work): no value to give.
+    expect(() => config.ldap.bindPassword).toThrow(/LDAP_BIND_PASSWORD: SSM parameter \/keyper\/prod\/ldap-bind-password has not been read/);
+    useSecretValue('/keyper/prod/ldap-bind-password', 'from-ssm');
+    expect(config.ldap.bindPassword).toBe('from-ssm');
+    useSecretValue('/keyper/prod/ldap-bind-password', 'rotated');
+    expect(config.ldap.bindPassword).toBe('rotated');
+
+    expect(() => parseConfig({ ...deployed, JWT_SECRET_PARAMETER: undefined })).toThrow(/JWT_SECRET_PARAMETER: required outside the local stage/);
+    expect(() => parseConfig({ ...deployed, LDAP_BIND_PASSWORD_PARAMETER: '' })).toThrow(/LDAP_BIND_PASSWORD_PARAMETER: required/);
+    // A value in the environment is refused, with or without the parameter.
+    expect(() => parseConfig({ ...deployed, JWT_SECRET_PARAMETER: undefined, JWT_SECRET: 'x'.repeat(32) })).toThrow(/JWT_SECRET_PARAMETER: required/);
+    expect(() => parseConfig({ ...deployed, JWT_SECRET: 'x'.repeat(32) })).toThrow(/not both/);
+    expect(() => parseConfig({ ...deployed, JWT_SECRET_PARAMETER: 'keyper/prod/jwt-secret' })).toThrow(/JWT_SECRET_PARAMETER: must be an SSM parameter name/);
+    expect(parseConfig({ ...deployed, SECRETS_CACHE_SECONDS: '60' }).secrets.cacheSeconds).toBe(60);
   });
 
   it('allows no browser origin by default, and takes a comma-separated list of exact origins', () => {
