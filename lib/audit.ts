@@ -22,10 +22,13 @@ export interface AuditedChange {
 }
 
 export interface AuditedWrite {
-  operation: 'add' | 'modify' | 'delete' | 'password' | 'extended';
+  operation: 'add' | 'modify' | 'delete' | 'password' | 'extended' | 'unknown';
+  /** The entry, when the operation's own DN is not it (a Password Modify names it in its value). */
   dn?: string;
   changes?: AuditedChange[];
   oid?: string;
+  /** Why the change could not be described. */
+  error?: string;
 }
 
 export const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
@@ -110,7 +113,16 @@ export const passwordModifyTarget = (value: Buffer | string | undefined): string
   }
 };
 
-/** Writes the audit line of a write, with the request's fields (who, from where, which request). */
-export const audit = (write: AuditedWrite, facts: { outcome: 'done' | 'unknown'; undo: boolean }): void => {
-  auditLogger.info('audit', { ...logFields(), ...write, ...facts });
+/**
+ * Writes the audit line of a write, with the request's fields (who, from where, which request).
+ * Never throws: the write is made, and a line that cannot be described still says which entry.
+ */
+export const audit = (write: () => AuditedWrite, facts: { outcome: 'done' | 'unknown'; undo: boolean; dn: string }): void => {
+  let described: AuditedWrite;
+  try {
+    described = write();
+  } catch (error) {
+    described = { operation: 'unknown', dn: facts.dn, error: String(error) };
+  }
+  auditLogger.info('audit', { ...logFields(), dn: facts.dn, ...described, outcome: facts.outcome, undo: facts.undo });
 };

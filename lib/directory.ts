@@ -88,7 +88,7 @@ export class DirectoryClient extends Client {
   }
 
   override add(dn: DN | string, attributes: Parameters<Client['add']>[1], controls?: Control | Control[]): Promise<void> {
-    return this.audited(() => ({ operation: 'add', dn: dn.toString(), changes: addedAttributes(attributes) }), () => this.run('write', () => super.add(dn, attributes, controls)));
+    return this.audited(dn, () => ({ operation: 'add', changes: addedAttributes(attributes) }), () => this.run('write', () => super.add(dn, attributes, controls)));
   }
 
   override modify(dn: DN | string, changes: Change | Change[], controls?: Control | Control[]): Promise<void> {
@@ -97,7 +97,8 @@ export class DirectoryClient extends Client {
     this.preconditions.delete(key);
     const own = controls === undefined ? [] : [controls].flat();
     return this.audited(
-      () => ({ operation: 'modify', dn: dn.toString(), changes: modifiedAttributes(changes) }),
+      dn,
+      () => ({ operation: 'modify', changes: modifiedAttributes(changes) }),
       () => this.run('write', () => super.modify(dn, changes, precondition?.controls(own) ?? own)),
     ).catch(async (error: unknown) => {
       throw precondition === undefined ? error : await precondition.failed(error);
@@ -110,12 +111,13 @@ export class DirectoryClient extends Client {
   }
 
   override del(dn: DN | string, controls?: Control | Control[]): Promise<void> {
-    return this.audited(() => ({ operation: 'delete', dn: dn.toString() }), () => this.run('write', () => super.del(dn, controls)));
+    return this.audited(dn, () => ({ operation: 'delete' }), () => this.run('write', () => super.del(dn, controls)));
   }
 
   /** Extended operations are counted as writes: the one used here is Password Modify. */
   override exop(oid: string, value?: Buffer | string, controls?: Control | Control[]): Promise<{ oid?: string; value?: string }> {
     return this.audited(
+      '',
       () => (oid === PASSWORD_MODIFY_OID ? { operation: 'password', dn: passwordModifyTarget(value), changes: [{ attribute: 'userPassword', operation: 'replace', values: ['password changed'] }] } : { operation: 'extended', oid }),
       () => this.run('write', () => super.exop(oid, value, controls)),
     );
@@ -125,15 +127,15 @@ export class DirectoryClient extends Client {
    * Runs a write and writes its audit line (lib/audit.ts) once it is done, or may be: sent when
    * the connection failed or time ran out. A write the directory refused changed nothing.
    */
-  private async audited<T>(what: () => AuditedWrite, write: () => Promise<T>): Promise<T> {
+  private async audited<T>(dn: DN | string, what: () => AuditedWrite, write: () => Promise<T>): Promise<T> {
     let result: T;
     try {
       result = await write();
     } catch (error) {
-      if (!certainlyNotDone(error)) audit(what(), { outcome: 'unknown', undo: this.undoing });
+      if (!certainlyNotDone(error)) audit(what, { dn: dn.toString(), outcome: 'unknown', undo: this.undoing });
       throw error;
     }
-    audit(what(), { outcome: 'done', undo: this.undoing });
+    audit(what, { dn: dn.toString(), outcome: 'done', undo: this.undoing });
     return result;
   }
 

@@ -1,10 +1,15 @@
 // What audit lines say of values (lib/audit.ts): identities, never secrets.
-import { describe, expect, it } from 'vitest';
-import { identities, passwordModifyTarget } from '../../lib/audit.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { audit, identities, passwordModifyTarget } from '../../lib/audit.js';
 import { newHostCredential } from '../../lib/hostcredentials.js';
 import { parsePublicKey } from '../../lib/sshkeys.js';
 import { passwordModifyRequest } from '../../lib/users.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
+import { captureLines } from '../log-lines.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('audit identities', () => {
   it('name a Password Modify request\'s entry, never its password', () => {
@@ -37,5 +42,15 @@ describe('audit identities', () => {
     expect(said.slice(0, 2)).toEqual(members.slice(0, 2));
     expect(said).toHaveLength(1_001);
     expect(said.at(-1)).toBe('and 2 more');
+  });
+});
+
+describe('an audit line', () => {
+  it('is written even when its change cannot be described, naming the entry', () => {
+    const lines = captureLines();
+    audit(() => {
+      throw new Error('odd value');
+    }, { dn: 'cn=x,dc=example,dc=org', outcome: 'done', undo: false });
+    expect(lines).toEqual([expect.objectContaining({ message: 'audit', operation: 'unknown', dn: 'cn=x,dc=example,dc=org', error: 'Error: odd value', outcome: 'done' })]);
   });
 });
