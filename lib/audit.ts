@@ -17,7 +17,7 @@ export const auditLogger = new Logger({ serviceName: serviceName(), logLevel: 'I
 export interface AuditedChange {
   attribute: string;
   operation: 'add' | 'delete' | 'replace';
-  /** The values' identities (what they are, never a secret); absent when a replace empties the attribute. */
+  /** The values' identities (what they are, never a secret); empty when a replace or delete empties the attribute. */
   values: string[];
 }
 
