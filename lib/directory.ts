@@ -15,11 +15,13 @@ import {
   type SearchOptions,
   type SearchResult,
 } from 'ldapts';
+import { addedAttributes, audit, modifiedAttributes, PASSWORD_MODIFY_OID, passwordModifyTarget, type AuditedWrite } from './audit.js';
 import { OutOfTimeError, UNLIMITED, type Budget } from './budget.js';
 import { config, type LdapConfig } from './config.js';
 import { normalizeDN } from './dn.js';
 import { isDirectoryUnavailable } from './errors.js';
 import { log } from './log.js';
+import { directoryLatency } from './metrics.js';
 
 export interface Credentials {
   readonly dn: string;
@@ -86,7 +88,7 @@ export class DirectoryClient extends Client {
   }
 
   override add(dn: DN | string, attributes: Parameters<Client['add']>[1], controls?: Control | Control[]): Promise<void> {
-    return this.run('write', () => super.add(dn, attributes, controls));
+    return this.audited(dn, () => ({ operation: 'add', changes: addedAttributes(attributes) }), () => this.run('write', () => super.add(dn, attributes, controls)));
   }
 
   override modify(dn: DN | string, changes: Change | Change[], controls?: Control | Control[]): Promise<void> {
@@ -94,7 +96,11 @@ export class DirectoryClient extends Client {
     const precondition = this.preconditions.get(key);
     this.preconditions.delete(key);
     const own = controls === undefined ? [] : [controls].flat();
-    return this.run('write', () => super.modify(dn, changes, precondition?.controls(own) ?? own)).catch(async (error: unknown) => {
+    return this.audited(
+      dn,
+      () => ({ operation: 'modify', changes: modifiedAttributes(changes) }),
+      () => this.run('write', () => super.modify(dn, changes, precondition?.controls(own) ?? own)),
+    ).catch(async (error: unknown) => {
       throw precondition === undefined ? error : await precondition.failed(error);
     });
   }
@@ -105,12 +111,32 @@ export class DirectoryClient extends Client {
   }
 
   override del(dn: DN | string, controls?: Control | Control[]): Promise<void> {
-    return this.run('write', () => super.del(dn, controls));
+    return this.audited(dn, () => ({ operation: 'delete' }), () => this.run('write', () => super.del(dn, controls)));
   }
 
   /** Extended operations are counted as writes: the one used here is Password Modify. */
   override exop(oid: string, value?: Buffer | string, controls?: Control | Control[]): Promise<{ oid?: string; value?: string }> {
-    return this.run('write', () => super.exop(oid, value, controls));
+    return this.audited(
+      '',
+      () => (oid === PASSWORD_MODIFY_OID ? { operation: 'password', dn: passwordModifyTarget(value), changes: [{ attribute: 'userPassword', operation: 'replace', values: ['password changed'] }] } : { operation: 'extended', oid }),
+      () => this.run('write', () => super.exop(oid, value, controls)),
+    );
+  }
+
+  /**
+   * Runs a write and writes its audit line (lib/audit.ts) once it is done, or may be: sent when
+   * the connection failed or time ran out. A write the directory refused changed nothing.
+   */
+  private async audited<T>(dn: DN | string, what: () => AuditedWrite, write: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await write();
+    } catch (error) {
+      if (!certainlyNotDone(error)) audit(what, { dn: dn.toString(), outcome: 'unknown', undo: this.undoing });
+      throw error;
+    }
+    audit(what, { dn: dn.toString(), outcome: 'done', undo: this.undoing });
+    return result;
   }
 
   override search(base: DN | string, options?: SearchOptions, controls?: Control | Control[]): Promise<SearchResult> {
@@ -139,6 +165,7 @@ export class DirectoryClient extends Client {
       return await this.within(left, operation);
     } finally {
       this.slowestMs = Math.max(this.slowestMs, Date.now() - started);
+      directoryLatency(Date.now() - started);
     }
   }
 

@@ -4,6 +4,8 @@
 // caller's entry, authorize → validate → work → unbind (→ compress, on routes with large answers);
 // every error becomes a JSON `{"msg": ...}` response in one place (errorResponder). The directory
 // work keeps to the invocation's time budget (lib/budget.ts); timeouts answer 503.
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
@@ -20,7 +22,9 @@ import { budgetFor, type Budget } from './budget.js';
 import { withDirectory } from './directory.js';
 import { badRequest, toApiError } from './errors.js';
 import { refusedSearchError } from './indexes.js';
-import { log, withLogFields } from './log.js';
+import { auditLogger } from './audit.js';
+import { log, logger, withLogFields } from './log.js';
+import { count, metrics } from './metrics.js';
 import { readSecrets } from './secrets.js';
 import { parseInput } from './validation.js';
 
@@ -71,9 +75,15 @@ interface RouteOptions<TBody> {
   encoding?: middy.MiddlewareObj<Event, Result>;
 }
 
-/** What every log line of a request carries: Lambda's request id and the client's address. */
+/**
+ * What every log and audit line of a request carries: Lambda's request id, the route, the
+ * function's version (Powertools' lines name the function, not its version) and the client's
+ * address; the caller is added once the token names one.
+ */
 const lineFields = (event: Event, context: Context): Record<string, unknown> => ({
   requestId: context.awsRequestId,
+  route: event.routeKey,
+  function_version: context.functionVersion,
   sourceIp: event.requestContext.http.sourceIp,
 });
 
@@ -97,6 +107,7 @@ const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperConte
 const requestLog = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> => {
   const started = new WeakMap<object, number>();
   const write = (request: middy.Request<Event, Result, Error, KeyperContext>): void => {
+    if (request.response?.statusCode === 503) count('ServiceUnavailable');
     log('info', 'request', {
       ...lineFields(request.event, request.context),
       route: request.event.routeKey,
@@ -163,6 +174,9 @@ const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts
 /** What every function does around its work: log, browser headers, error responses, header names. */
 const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
   middy<Event, Result, Error, KeyperContext>()
+    // Outermost: the Lambda context in every line from the start, the metrics written at the very end.
+    .use(injectLambdaContext([logger, auditLogger]))
+    .use(logMetrics(metrics))
     .use(requestLog())
     // Its `after` runs last but the log's: it compresses and measures the response as it will leave.
     .use(encoding === undefined ? [] : [encoding])
@@ -194,18 +208,22 @@ export function route<TBody>(
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
   config();
-  const core = (event: Event, context: KeyperContext, { signal }: { signal?: AbortSignal } = {}): Promise<Result> =>
-    withLogFields(lineFields(event, context), async () => {
+  const core = (event: Event, context: KeyperContext, { signal }: { signal?: AbortSignal } = {}): Promise<Result> => {
+    const fields = lineFields(event, context);
+    return withLogFields(fields, async () => {
       // Before connecting: a request without a valid token costs the directory nothing.
       const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
       return withDirectory(async (client) => {
         const caller = token === undefined ? undefined : await authenticate(client, event, token);
         context.caller = caller?.name;
+        // Audit lines name who changed what (lib/audit.ts).
+        if (caller !== undefined) fields.caller = caller.name;
         const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
         // The overloads guarantee a Caller for every access level but 'public'.
         return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
       }, undefined, undefined, invocationBudget(context, signal));
     });
+  };
   // Every route here binds as the service account; those that take or issue a token need its secret.
   const secrets: SecretName[] = options.access === 'public' && options.issuesTokens !== true ? ['LDAP_BIND_PASSWORD'] : ['LDAP_BIND_PASSWORD', 'JWT_SECRET'];
   const secretsReader = readSecrets(secrets);

@@ -9,6 +9,7 @@ import { USER_NAME } from './dn.js';
 import { apiError, badRequest, unauthorized, type ApiError } from './errors.js';
 import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES, type LockFacts } from './locks.js';
 import { log } from './log.js';
+import { count } from './metrics.js';
 import { currentGeneration, raiseGeneration, revokeOne, SESSION_ATTRIBUTES, type SessionWrite } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
@@ -103,6 +104,7 @@ export const checkPassword = async (client: Client, username: string, password: 
   // An empty password would be an anonymous bind, which "succeeds" (RFC 4513 5.1.2): never bind it.
   if (password.trim() === '' || !USER_NAME.test(username)) {
     log('warn', 'Login failed', { username, reason: 'not a login name or a blank password' });
+    count('LoginFailures');
     return { locked: false };
   }
   const dn = userDN(username, cfg.ldap.baseDN);
@@ -117,9 +119,12 @@ export const checkPassword = async (client: Client, username: string, password: 
   const lock = facts === undefined ? 'none' : lockState(facts);
   if (facts !== undefined && lock !== 'none') {
     log('warn', lock === 'failures' ? 'Account locked by failed logins' : 'Login refused: account is locked', { username, lock });
+    count('LoginFailures');
+    if (lock === 'failures') count('Lockouts');
     return lockRefusal(facts, cfg);
   }
   log('warn', 'Login failed', { username, reason: entry === undefined ? 'no such user' : 'wrong password' });
+  count('LoginFailures');
   return { locked: false };
 };
 
@@ -153,6 +158,7 @@ export const loginUser = async (client: Client, username: string, password: stri
     account,
     gen: currentGeneration(values(before, 'labeledURI')),
   };
+  count('Logins');
   return {
     ...toUserJson(entry),
     access_token: await issueToken(cfg.tokens, 'access', subject),

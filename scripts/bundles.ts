@@ -4,7 +4,8 @@
 // `npx tsx scripts/bundles.ts` prints them alone. Budget per function: ≤ 158 KB minified (the
 // source map apart) and ≤ 20 ms to import; the functions that read a CA's private key (their IAM
 // role in serverless.yml says so) carry the key reading, signing and revocation code on top, and
-// may be SIGNING_ALLOWANCE_BYTES larger.
+// may be SIGNING_ALLOWANCE_BYTES larger; every function may be POWERTOOLS_ALLOWANCE_BYTES larger
+// for the Powertools Logger and Metrics it bundles.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -21,6 +22,11 @@ export const MAX_BUNDLE_BYTES = 158 * 1024;
 // 24 KB of key reading, signing and revocation code, and 8 KB of journalled writes and versions
 // (lib/writes.ts, lib/etags.ts), which updateUser, the largest, carries all of.
 export const SIGNING_ALLOWANCE_BYTES = 32 * 1024;
+// Powertools for AWS Lambda's Logger and Metrics with their Middy middlewares and commons (lib/log.ts,
+// lib/metrics.ts, lib/audit.ts): 33 KB of the packages and 2-4 KB of ours, measured 34.9-37.2 KB
+// per function. Bundled rather than loaded from a Lambda layer (marked external), which costs far
+// more cold import time (18-36 ms) than the 35 KB cost here (a few ms).
+export const POWERTOOLS_ALLOWANCE_BYTES = 38 * 1024;
 const MAX_IMPORT_MS = 20;
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -62,7 +68,7 @@ export interface FunctionBundle {
   file: string;
   /** Size of the bundle without its source map. */
   bytes: number;
-  /** Its budget: MAX_BUNDLE_BYTES, plus SIGNING_ALLOWANCE_BYTES for a function that reads a CA key. */
+  /** Its budget: MAX_BUNDLE_BYTES and POWERTOOLS_ALLOWANCE_BYTES, plus SIGNING_ALLOWANCE_BYTES for a function that reads a CA key. */
   budget: number;
   /** Bytes of the bundle per package (`project` for this repository's code), largest first. */
   parts: [string, number][];
@@ -99,7 +105,7 @@ export const buildBundles = async (outDir: string, only?: readonly string[]): Pr
     if (entry === undefined) throw new Error(`${name}: no source for handler ${handler}`);
     const result = await build({ ...options, absWorkingDir: repoRoot, entryPoints: [entry], outdir: path.join(outDir, path.dirname(entry)), metafile: true, logLevel: 'warning' });
     const [output, meta] = Object.entries(result.metafile.outputs).find(([file]) => !file.endsWith('.map'))!;
-    const budget = MAX_BUNDLE_BYTES + (readsCaKey(role) ? SIGNING_ALLOWANCE_BYTES : 0);
+    const budget = MAX_BUNDLE_BYTES + POWERTOOLS_ALLOWANCE_BYTES + (readsCaKey(role) ? SIGNING_ALLOWANCE_BYTES : 0);
     bundles.push({ name, file: path.resolve(repoRoot, output), bytes: meta.bytes, budget, parts: partsOf(result.metafile, output) });
   }
   return bundles;
@@ -219,7 +225,7 @@ export const benchBundles = async (runs = 9): Promise<boolean> => {
     const largest = Math.max(...bundles.map((b) => b.bytes));
     const slowest = Math.max(...plain.map((p) => p.ms));
     const slowestCpu = Math.max(...plain.map((p) => p.cpuMs));
-    console.log(`bundles ≤ ${kb(MAX_BUNDLE_BYTES)} KB (≤ ${kb(MAX_BUNDLE_BYTES + SIGNING_ALLOWANCE_BYTES)} KB reading a CA key): ${sizeOk ? 'all' : 'NOT all'} (largest ${kb(largest)} KB)`);
+    console.log(`bundles ≤ ${kb(MAX_BUNDLE_BYTES + POWERTOOLS_ALLOWANCE_BYTES)} KB (≤ ${kb(MAX_BUNDLE_BYTES + POWERTOOLS_ALLOWANCE_BYTES + SIGNING_ALLOWANCE_BYTES)} KB reading a CA key): ${sizeOk ? 'all' : 'NOT all'} (largest ${kb(largest)} KB)`);
     console.log(`imports ≤ ${MAX_IMPORT_MS} ms: ${importOk ? 'all' : 'NOT all'} (slowest ${slowest.toFixed(1)} ms, CPU ${slowestCpu.toFixed(1)} ms: CPU time is what the import costs, whatever else the machine runs)`);
     return sizeOk && importOk;
   } finally {

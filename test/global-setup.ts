@@ -41,6 +41,8 @@ export async function setup(project: TestProject): Promise<void> {
     CORS_ORIGINS: 'https://console.example.org,http://localhost:5173',
     // Request lines would drown the test report; failures are still logged.
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+    // Metric lines too (test/integration/audit.test.ts turns them on to read them).
+    POWERTOOLS_METRICS_DISABLED: 'true',
     ...localCaEnv(await ensureLocalCa(path.join(dataDir, 'ca'))),
   };
   directory = await startDirectory({

@@ -11,6 +11,7 @@ import { parsePublicKey } from '../../lib/sshkeys.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
 import { addHost, authkeys, deleteEntries } from '../authkeys-helpers.js';
 import { ADMIN_PASSWORD, baseDN, env, groupDN, hostDN, http, invoke, login, uniqueName, userDN, withManager, type Tokens } from '../helpers.js';
+import { captureLines } from '../log-lines.js';
 
 const PASSWORD = 'lockout-test-password';
 const LOCKOUT_SECONDS = 900;
@@ -298,12 +299,9 @@ describe('logs', () => {
   it('records failed logins and lockouts with the login name tried', async () => {
     const cn = await createUser();
     const { handler } = await import('../../functions/auth/login.js');
-    const lines: Record<string, unknown>[] = [];
     const level = process.env.LOG_LEVEL;
     process.env.LOG_LEVEL = 'warn';
-    const spy = vi.spyOn(console, 'error').mockImplementation((line: unknown) => {
-      lines.push(JSON.parse(String(line)) as Record<string, unknown>);
-    });
+    const lines = captureLines();
     try {
       const send = (username: string, password: string) => invoke(handler, { method: 'POST', route: '/api/login', json: { username, password } });
       expect((await send('nosuchuser', 'wrong-password')).status).toBe(401);
@@ -311,11 +309,11 @@ describe('logs', () => {
       for (let i = 0; i < 5; i += 1) expect((await send(cn, 'wrong-password')).status).toBe(401);
       expect((await send(cn, PASSWORD)).status).toBe(401);
     } finally {
-      spy.mockRestore();
+      vi.restoreAllMocks();
       if (level === undefined) delete process.env.LOG_LEVEL;
       else process.env.LOG_LEVEL = level;
     }
-    const about = (username: string) => lines.filter((line) => line.username === username).map((line) => line.msg);
+    const about = (username: string) => lines.filter((line) => line.username === username).map((line) => line.message);
     expect(about('nosuchuser')).toEqual(['Login failed']);
     expect(about('Robert"); DROP')).toEqual(['Login failed']);
     expect(about(cn)).toEqual(['Login failed', 'Login failed', 'Login failed', 'Login failed', 'Account locked by failed logins', 'Login refused: account is locked']);

@@ -26,6 +26,7 @@ import { USER_LIST } from '../../lib/users.js';
 import { startDirectory, type RunningDirectory } from '../../scripts/directory.js';
 import { freePort } from '../../scripts/ports.js';
 import { ADMIN_PASSWORD, baseDN, env, groupDN, invoke, tokenOf, uniqueName, userDN, withManager, type Reply } from '../helpers.js';
+import { captureLines } from '../log-lines.js';
 
 type Handler = Parameters<typeof invoke>[0];
 interface Named {
@@ -357,7 +358,7 @@ describe('a directory with limits on its service account', () => {
   });
 
   it('that refuses searches over too many unchecked entries: 503, and a warning once per cold start', async () => {
-    const warnings = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const written = captureLines();
     try {
       await against({ LDAP_URL: limited!.url, LDAP_BIND_DN: reader, LDAP_BIND_PASSWORD: 'reader-password', LOG_LEVEL: 'warn' }, async () => {
         const token = await tokenOf('admin', ADMIN_PASSWORD);
@@ -367,11 +368,11 @@ describe('a directory with limits on its service account', () => {
           expect((reply.body as { msg: string }).msg).toMatch(/refused the search/);
         }
       });
-      const lines = warnings.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('adminLimitExceeded'));
+      const lines = written.filter((line) => String(line.message).includes('adminLimitExceeded'));
       expect(lines).toHaveLength(1);
-      expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'warn', msg: expect.stringMatching(/index/) });
+      expect(lines[0]).toMatchObject({ level: 'WARN', message: expect.stringMatching(/index/) });
     } finally {
-      warnings.mockRestore();
+      vi.restoreAllMocks();
     }
   });
 });

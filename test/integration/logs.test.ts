@@ -6,14 +6,15 @@ import { handler as updateHost } from '../../functions/hosts/update.js';
 import { handler as authkeys } from '../../functions/public/authkeys.js';
 import { addHost, deleteEntries } from '../authkeys-helpers.js';
 import { ADMIN_PASSWORD, apiEvent, groupDN, hostDN, lambdaContext, tokenOf, uniqueName, type EventInput } from '../helpers.js';
+import { captureLines, type Line } from '../log-lines.js';
 
 const host = uniqueName('loghost');
-let lines: Record<string, unknown>[] = [];
+let lines: Line[] = [];
 let level: string | undefined;
 
 /** Invokes a handler from `sourceIp` and answers the log lines it wrote. */
 const linesOf = async (handler: typeof login, input: EventInput, sourceIp: string): Promise<Record<string, unknown>[]> => {
-  lines = [];
+  lines.length = 0;
   const event = apiEvent(input);
   event.requestContext.http.sourceIp = sourceIp;
   await handler(event, lambdaContext());
@@ -34,9 +35,7 @@ afterAll(async () => {
 beforeEach(() => {
   level = process.env.LOG_LEVEL;
   process.env.LOG_LEVEL = 'info';
-  const collect = (line: unknown) => void lines.push(JSON.parse(String(line)) as Record<string, unknown>);
-  vi.spyOn(console, 'log').mockImplementation(collect);
-  vi.spyOn(console, 'error').mockImplementation(collect);
+  lines = captureLines();
 });
 
 afterEach(() => {
@@ -51,8 +50,8 @@ describe('every line of a request', () => {
     ['a refused host credential', authkeys, { method: 'GET', route: '/api/authkeys', query: { username: 'alice', host } }, 'host credential missing or wrong'],
   ] as const)('%s: the same request id as the request line, and the source address', async (_, handler, input, msg) => {
     const written = await linesOf(handler, input, '203.0.113.7');
-    const request = written.find((line) => line.msg === 'request');
-    const event = written.find((line) => line.msg === msg);
+    const request = written.find((line) => line.message === 'request');
+    const event = written.find((line) => line.message === msg);
     expect(request).toBeDefined();
     expect(event).toBeDefined();
     expect(typeof request!.requestId).toBe('string');
