@@ -2,9 +2,10 @@
 // which attributes. Lists of them: lib/listing.ts. Also what a create answers when its entry
 // vanished half-way.
 import { NoSuchObjectError, type Client, type Entry } from 'ldapts';
-import { entityDN, type EntityKind } from './dn.js';
+import { entityDN } from './dn.js';
 import { readEntry, value } from './directory.js';
 import { conflict, isApiError, notFound } from './errors.js';
+import type { EntityKind } from './layout.js';
 
 const LABELS: Record<EntityKind, string> = { user: 'User', group: 'Group', host: 'Host' };
 

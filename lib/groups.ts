@@ -3,28 +3,19 @@
 // Members are existing users and hosts only, written as the directory holds their DNs; an empty
 // group holds the placeholder member (lib/placeholder.ts), which no response ever shows.
 import { AlreadyExistsError, type Client, type Entry } from 'ldapts';
+import { GROUP_OBJECT_CLASSES, isProtectedGroup, OBJECT_CLASSES, placeholderMember } from './layout.js';
 import * as z from './zod.js';
-import { ADMIN_GROUP, HOSTS_GROUP } from './auth.js';
 import { value, values } from './directory.js';
-import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES } from './dn.js';
+import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
 import { badRequest, conflict, forbidden } from './errors.js';
 import { readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
-import { placeholderMember } from './placeholder.js';
 import { memberList, present, text } from './validation.js';
 import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
 export const GROUP_ATTRIBUTES = ['cn', 'description', 'member', VERSION_ATTRIBUTE];
-
-export const GROUP_OBJECT_CLASSES = ['top', 'groupOfNames'];
-
-/** Groups the service itself depends on: administrators, and the list every host joins. */
-export const PROTECTED_GROUPS: readonly string[] = [ADMIN_GROUP, HOSTS_GROUP];
-
-/** cn compares case-insensitively, so `keyperadmins` names the protected group too. */
-export const isProtectedGroup = (name: string): boolean => PROTECTED_GROUPS.some((p) => p.toLowerCase() === name.toLowerCase());
 
 export interface GroupJson {
   dn: string;
@@ -88,7 +79,7 @@ export const readGroup = (client: Client, name: string, baseDN: string): Promise
 
 /** How GET /api/groups lists groups (lib/listing.ts); ?q= matches a name prefix. */
 export const groupList = (baseDN: string): ListSpec => ({
-  kind: 'group', objectClass: 'groupOfNames', attributes: GROUP_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toGroupJson(entry, baseDN),
+  kind: 'group', objectClass: OBJECT_CLASSES.group, attributes: GROUP_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toGroupJson(entry, baseDN),
 });
 
 /** The members as the directory holds their DNs; 400 naming those that are not existing users or hosts. */

@@ -5,15 +5,15 @@
 // carry a credential for the public server routes (lib/hostcredentials.ts), set through an update.
 import { AlreadyExistsError, Attribute, Change, EqualityFilter, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
 import { assertion, isAssertionFailed } from './assertion.js';
+import { HOST_OBJECT_CLASSES, hostGroupDescription, HOSTS_GROUP, isProtectedGroup, OBJECT_CLASSES } from './layout.js';
 import * as z from './zod.js';
-import { HOSTS_GROUP } from './auth.js';
 import { readEntry, value, values } from './directory.js';
-import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './dn.js';
+import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
 import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
-import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
+import { addGroupEntry, buildGroupEntry, description, groupDN } from './groups.js';
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertChanges, signKeys, type NewCert } from './certs.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
@@ -25,8 +25,6 @@ import { addEntry, addValue, addValues, allOrNothing, deleteEntry, deleteLast, d
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
 export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf', CREDENTIAL_ATTRIBUTE, VERSION_ATTRIBUTE];
-
-export const HOST_OBJECT_CLASSES = ['top', 'device', 'ldapPublicKey', 'extensibleObject'];
 
 export interface HostJson {
   dn: string;
@@ -137,9 +135,6 @@ export const buildHostChanges = (input: HostUpdate, currentInfo: string | undefi
   return changes;
 };
 
-/** The description of the group created with a host (Keyper's wording). */
-export const hostGroupDescription = (name: string): string => `${name} Autocreated Group`;
-
 /** A host certificate's principals: the host name and its principals. */
 export const hostPrincipals = (name: string, principal: string[]): string[] => unique([name, ...principal]);
 
@@ -158,7 +153,7 @@ export const readHost = (client: Client, name: string, baseDN: string): Promise<
 
 /** How GET /api/hosts lists hosts (lib/listing.ts); ?q= matches a name prefix. */
 export const hostList = (baseDN: string): ListSpec => ({
-  kind: 'host', objectClass: 'device', attributes: HOST_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toHostJson(entry, baseDN),
+  kind: 'host', objectClass: OBJECT_CLASSES.host, attributes: HOST_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toHostJson(entry, baseDN),
 });
 
 /** The owners as the directory holds their DNs; 400 naming those that are not existing users. */

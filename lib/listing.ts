@@ -29,9 +29,9 @@ import {
 } from 'ldapts';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { childDNs, MAX_OR_TERMS } from './directory.js';
-import { containerDN, type EntityKind } from './dn.js';
 import { acceptedEncoding, compressParts, encodedResult, maxBodyBytes, responseTooLarge } from './encoding.js';
 import { badRequest } from './errors.js';
+import { containerDN, type EntityKind } from './layout.js';
 import { log } from './log.js';
 import { parseInput, present } from './validation.js';
 import * as z from './zod.js';

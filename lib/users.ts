@@ -4,8 +4,9 @@
 import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
 import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
-import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
+import { diffDNs, entityDN, USER_NAME } from './dn.js';
 import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
+import { containerDN, isProtectedUser, OBJECT_CLASSES, USER_OBJECT_CLASSES } from './layout.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { badRequest, forbidden } from './errors.js';
@@ -40,8 +41,6 @@ export { parseStoredKeys, type StoredKey } from './keys.js';
 export const USER_ATTRIBUTES = [
   'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey', VERSION_ATTRIBUTE,
 ];
-
-export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
 
 export interface Info {
   duration: number;
@@ -263,7 +262,7 @@ export const userDN = (name: string, baseDN: string): string => entityDN('user',
 export const readUser = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'user', name, baseDN, USER_ATTRIBUTES);
 
 /** How GET /api/users lists users (lib/listing.ts); ?q= matches a name, display name or mail prefix. */
-export const USER_LIST: ListSpec = { kind: 'user', objectClass: 'inetOrgPerson', attributes: USER_ATTRIBUTES, searchable: ['cn', 'displayName', 'mail'], toJson: toUserJson };
+export const USER_LIST: ListSpec = { kind: 'user', objectClass: OBJECT_CLASSES.user, attributes: USER_ATTRIBUTES, searchable: ['cn', 'displayName', 'mail'], toJson: toUserJson };
 
 /** The memberOfs as the directory spells the groups' DNs, once each; 400 naming those that are not existing groups. */
 const resolveGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {
@@ -443,14 +442,12 @@ export const updateUser = async (
   });
 };
 
-export const PROTECTED_USERS = new Set(['admin']);
-
 /**
  * Deletes a user after taking them out of their groups (so no group is left invalid) and off the
  * hosts they own (refint would do it too, but only after the delete has answered), all or nothing.
  */
 export const deleteUser = async (client: Client, name: string, baseDN: string): Promise<void> => {
-  if (PROTECTED_USERS.has(name)) throw forbidden(`User ${name} is protected and cannot be deleted`);
+  if (isProtectedUser(name)) throw forbidden(`User ${name} is protected and cannot be deleted`);
   const current = await readUser(client, name, baseDN);
   for (const group of values(current, 'memberOf')) await assertCanLeave(client, group, current.dn, baseDN);
   const owned = await searchChildren(client, containerDN('host', baseDN), new EqualityFilter({ attribute: 'owner', value: current.dn }), ['cn']);

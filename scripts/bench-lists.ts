@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { Attribute, Change, Client } from 'ldapts';
 import { entityDN } from '../lib/dn.js';
+import { USER_OBJECT_CLASSES } from '../lib/layout.js';
 import { encodeCursor } from '../lib/listing.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
-import { USER_OBJECT_CLASSES } from '../lib/users.js';
 import { buildBundles } from './bundles.js';
 import { ed25519Line } from './sshkey-lines.js';
 

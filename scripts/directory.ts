@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from 'ldapts';
-import { placeholderMember } from '../lib/placeholder.js';
+import { placeholderMember } from '../lib/layout.js';
 import { candidates, isExecutable } from './bootstrap.mjs';
 import { portInUse } from './ports.js';
 
