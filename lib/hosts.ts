@@ -17,10 +17,10 @@ import { addGroupEntry, buildGroupEntry, description, groupDN } from './groups.j
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertChanges, signKeys, type NewCert } from './certs.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
-import { assertNotRevoked, storedValues, validitySeconds, type NewKey } from './keys.js';
+import { assertNotRevoked, parseStoredKeys, storedValues, type NewKey, type StoredKey } from './keys.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
-import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
-import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
+import { dnList, present, principals, unique } from './validation.js';
+import { DEFAULT_VALIDITY, duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, addValues, allOrNothing, deleteEntry, deleteLast, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
@@ -34,7 +34,7 @@ export interface HostJson {
   memberOfs: string[];
   principal: string[];
   duration: number;
-  durationUnit: Info['durationUnit'];
+  durationUnit: Validity['durationUnit'];
   /** Host certificates: the stored sshPublicKey JSON documents. */
   sshPublicCerts: StoredKey[];
   /** Whether the host has a credential for the public server routes (never the credential itself). */
@@ -71,8 +71,8 @@ export const HostCreateSchema = z.strictObject({
   owners: z._default(hostFields.owners, []),
   principal: z._default(hostFields.principal, []),
   // Keyper's console creates hosts with a name and description only: the default validity applies.
-  duration: z._default(hostFields.duration, DEFAULT_INFO.duration),
-  durationUnit: z._default(hostFields.durationUnit, DEFAULT_INFO.durationUnit),
+  duration: z._default(hostFields.duration, DEFAULT_VALIDITY.duration),
+  durationUnit: z._default(hostFields.durationUnit, DEFAULT_VALIDITY.durationUnit),
   sshPublicCerts: z._default(hostCertChanges, []),
 });
 export type HostCreate = z.infer<typeof HostCreateSchema>;
@@ -118,7 +118,7 @@ export const buildHostEntry = (input: HostCreate, owners: string[], certValues: 
   ...present('description', input.description),
   ...(owners.length === 0 ? {} : { owner: owners }),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
-  info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
+  info: infoValue(input),
   ...(certValues.length === 0 ? {} : { sshPublicKey: certValues }),
 });
 
@@ -126,12 +126,8 @@ export const buildHostEntry = (input: HostCreate, owners: string[], certValues: 
 export const buildHostChanges = (input: HostUpdate, currentInfo: string | undefined): Change[] => {
   const changes: Change[] = [];
   if (input.description !== undefined) changes.push(replace('description', input.description === null ? [] : [input.description]));
-  if (input.duration !== undefined || input.durationUnit !== undefined) {
-    const update: Partial<Info> = {};
-    if (input.duration !== undefined) update.duration = input.duration;
-    if (input.durationUnit !== undefined) update.durationUnit = input.durationUnit;
-    changes.push(replace('info', [mergeInfo(currentInfo, update)]));
-  }
+  const info = updatedInfo(input, currentInfo);
+  if (info !== undefined) changes.push(replace('info', [info]));
   return changes;
 };
 
@@ -214,7 +210,7 @@ export const updateHost = async (
   const now = new Date();
   const certPlan = input.sshPublicCerts === undefined ? undefined : planCertChanges(input.sshPublicCerts, [], storedValues(values(current, 'sshPublicKey')));
   if (certPlan !== undefined) await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
-  const validity = { ...parseInfo(value(current, 'info')), ...present('duration', input.duration), ...present('durationUnit', input.durationUnit) };
+  const validity = updatedValidity(input, value(current, 'info'));
   const certs = signHostKeys(certPlan?.add ?? [], name, input.principal ?? values(current, 'pseudonym'), now, validitySeconds(validity), cas);
   return allOrNothing(client, async (journal) => {
     if (certPlan !== undefined) await applyCertPlan(journal, dn, certPlan, certs, 'host', baseDN, now);

@@ -11,6 +11,7 @@ import { apiError, badRequest, conflict, type ApiError } from './errors.js';
 import { refusedKeys, revokeKey } from './revocations.js';
 import { parsePublicKey, SshKeyError, type ParsedKey } from './sshkeys.js';
 import { dnList, text } from './validation.js';
+import { validityEnd, type Validity } from './validity.js';
 import { UNCHANGED, type Journal } from './writes.js';
 
 /** A stored sshPublicKey value: Keyper's JSON, passed through as stored (unknown keys kept). */
@@ -72,24 +73,14 @@ export const storedFingerprint = (key: StoredKey): string | undefined => {
 
 // ---- expiry: Keyper's `dateExpire`, UTC YYYYMMDDHHMMSS (older values YYYYMMDD) ----
 
-const UNIT_MS = { Hours: 3_600_000, Days: 86_400_000, Weeks: 7 * 86_400_000 } as const;
-
-export interface Validity {
-  duration: number;
-  durationUnit: keyof typeof UNIT_MS;
-}
-
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
 export const formatExpiry = (date: Date): string =>
   `${pad(date.getUTCFullYear(), 4)}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}` +
   `${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}`;
 
-/** How long a validity lasts, in seconds (certificates count in seconds). */
-export const validitySeconds = (validity: Validity): number => (validity.duration * UNIT_MS[validity.durationUnit]) / 1000;
-
-export const expiryAfter = (now: Date, validity: Validity): string =>
-  formatExpiry(new Date(now.getTime() + validity.duration * UNIT_MS[validity.durationUnit]));
+/** The `dateExpire` of a key added at `now` by an entry of this validity. */
+export const expiryAfter = (now: Date, validity: Validity): string => formatExpiry(validityEnd(now, validity));
 
 /**
  * The instant a `dateExpire` value ends, or undefined when it is not a real date in either form.

@@ -24,7 +24,6 @@ import {
   revokeRemovedKeys,
   splitStoredKeys,
   storedValues,
-  validitySeconds,
   type KeyPlan,
   type NewKey,
   type StoredKey,
@@ -32,60 +31,14 @@ import {
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, initialCertValues, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
-import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
+import { dnList, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
+import { duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring, type Journal } from './writes.js';
-
-export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
   'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey', VERSION_ATTRIBUTE,
 ];
-
-export interface Info {
-  duration: number;
-  durationUnit: 'Hours' | 'Days' | 'Weeks';
-}
-
-export const DEFAULT_INFO: Info = { duration: 1, durationUnit: 'Days' };
-
-/** Reads `info`, including Keyper's form where duration is a string; falls back to the default. */
-const readInfo = (raw: string | undefined): Info => {
-  try {
-    const parsed = z.object({ duration, durationUnit }).safeParse(JSON.parse(raw ?? ''));
-    return parsed.success ? parsed.data : DEFAULT_INFO;
-  } catch {
-    return DEFAULT_INFO;
-  }
-};
-
-/** Parsed `info` values: a directory holds few distinct ones, so each is read once per process. */
-const parsedInfo = new Map<string, Readonly<Info>>();
-
-/** `info` as readInfo reads it, from the cache when that value was read before. */
-export const parseInfo = (raw: string | undefined): Info => {
-  if (raw === undefined) return DEFAULT_INFO;
-  let info = parsedInfo.get(raw);
-  if (info === undefined) {
-    info = Object.freeze(readInfo(raw));
-    if (parsedInfo.size >= 1_000) parsedInfo.clear();
-    parsedInfo.set(raw, info);
-  }
-  return info;
-};
-
-/** Replaces duration/durationUnit in an existing `info` document, keeping any other keys. */
-export const mergeInfo = (raw: string | undefined, update: Partial<Info>): string => {
-  let current: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = JSON.parse(raw ?? '{}');
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) current = parsed as Record<string, unknown>;
-  } catch {
-    current = {};
-  }
-  const base = { duration: DEFAULT_INFO.duration, durationUnit: DEFAULT_INFO.durationUnit, ...current };
-  return JSON.stringify({ ...base, ...update });
-};
 
 export interface UserJson {
   dn: string;
@@ -102,7 +55,7 @@ export interface UserJson {
   memberOfs: string[];
   principal: string[];
   duration: number;
-  durationUnit: Info['durationUnit'];
+  durationUnit: Validity['durationUnit'];
   sshPublicKeys: StoredKey[];
   sshPublicCerts: StoredKey[];
 }
@@ -218,7 +171,7 @@ export const buildUserEntry = (input: UserCreate, keyValues: string[] = []): Rec
   ...present('displayName', input.displayName),
   ...present('mail', input.mail),
   pwdAttribute: 'userPassword',
-  info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
+  info: infoValue(input),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
   ...(keyValues.length === 0 ? {} : { sshPublicKey: keyValues }),
 });
@@ -230,12 +183,8 @@ export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefi
     const v = input[attribute];
     if (v !== undefined) changes.push(replace(attribute, [v]));
   }
-  if (input.duration !== undefined || input.durationUnit !== undefined) {
-    const update: Partial<Info> = {};
-    if (input.duration !== undefined) update.duration = input.duration;
-    if (input.durationUnit !== undefined) update.durationUnit = input.durationUnit;
-    changes.push(replace('info', [mergeInfo(currentInfo, update)]));
-  }
+  const info = updatedInfo(input, currentInfo);
+  if (info !== undefined) changes.push(replace('info', [info]));
   return changes;
 };
 
@@ -318,13 +267,6 @@ const signUserKeys = (keys: NewKey[], name: string, principal: string[], now: Da
   return signKeys(keys, { ca: cas.get('user'), type: 'user', keyId: name, principals: userPrincipals(name, principal), now, durationSeconds }, 'sshPublicCerts');
 };
 
-/** The validity that new keys get: the user's, as this request leaves it. */
-const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info => ({
-  ...parseInfo(currentInfo),
-  ...present('duration', input.duration),
-  ...present('durationUnit', input.durationUnit),
-});
-
 /**
  * Writes a key plan value by value as journal steps: deletions first (so a key removed and added
  * again in one request is not a duplicate), then additions. Each step's undo puts back or takes
@@ -394,7 +336,7 @@ export const updateUser = async (
           input.sshPublicKeys,
           wanted ?? values(current, 'memberOf'),
           storedValues(values(current, 'sshPublicKey')),
-          expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
+          expiryAfter(new Date(), updatedValidity(input, value(current, 'info'))),
         );
   if (keys !== undefined) await assertNotRevoked(client, baseDN, keys.add.map((key) => key.fingerprint), 'sshPublicKeys');
   const now = new Date();
@@ -408,7 +350,7 @@ export const updateUser = async (
     name,
     input.principal ?? values(current, 'pseudonym'),
     now,
-    validitySeconds(validityAfter(input, value(current, 'info'))),
+    validitySeconds(updatedValidity(input, value(current, 'info'))),
     cas,
   );
   const changes = buildUserChanges(input, value(current, 'info'));

@@ -19,14 +19,6 @@ export const text = (max: number) =>
     z.regex(/^[^\uFFFD\p{Cs}]*$/u, 'must be valid UTF-8 (no U+FFFD, no lone surrogates)'),
   );
 
-/** Keyper's console sends numbers as strings ("30"); accept both, same range. */
-export const duration = z.pipe(
-  z.union([z.number(), z.pipe(z.string().check(z.regex(/^\d{1,3}$/, 'must be a whole number')), z.transform(Number))]),
-  z.number().check(z.int('must be a whole number'), z.gte(1, 'must be at least 1'), z.lte(500, 'must be at most 500')),
-);
-
-export const durationUnit = z.enum(['Hours', 'Days', 'Weeks'], { message: 'must be Hours, Days or Weeks' });
-
 /** An SSH principal: what sshd compares with a certificate's principals or a login name. */
 export const principal = z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name'));
 
