@@ -8,11 +8,11 @@ import * as z from './zod.js';
 import { value, values } from './directory.js';
 import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
 import { badRequest, conflict, forbidden } from './errors.js';
-import { readEntity } from './entities.js';
+import { assertNameUnchanged, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
-import { memberList, present, text } from './validation.js';
+import { description, memberList, present } from './validation.js';
 import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
 export const GROUP_ATTRIBUTES = ['cn', 'description', 'member', VERSION_ATTRIBUTE];
@@ -34,15 +34,6 @@ export const toGroupJson = (entry: Entry, baseDN: string): GroupJson => {
     members: realMembers(values(entry, 'member'), baseDN),
   };
 };
-
-/**
- * A description (groups and hosts). Keyper's console sends `null` for a field left empty, so null
- * and blank mean "none": omitted on create, removed on update.
- */
-export const description = z.pipe(
-  z.transform((v: unknown) => (typeof v === 'string' && v.trim() === '' ? null : v)),
-  z.nullable(text(1024)),
-);
 
 export const GroupCreateSchema = z.strictObject({
   cn: z.string().check(z.regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`)),
@@ -117,7 +108,7 @@ export const createGroup = async (client: Client, input: GroupCreate, baseDN: st
  * first write.
  */
 export const updateGroup = async (client: Client, name: string, input: GroupUpdate, baseDN: string, ifMatch?: string[]): Promise<Entry> => {
-  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  assertNameUnchanged(input.cn, name);
   const current = await readGroup(client, name, baseDN);
   requireVersion(client, current, OBJECT_CLASSES.group, `Group ${name}`, ifMatch);
   const dn = current.dn;

@@ -10,16 +10,16 @@ import * as z from './zod.js';
 import { readEntry, value, values } from './directory.js';
 import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
-import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
+import { assertNameUnchanged, deletedMeanwhile, readCreated, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
-import { addGroupEntry, buildGroupEntry, description, groupDN } from './groups.js';
+import { addGroupEntry, buildGroupEntry, groupDN } from './groups.js';
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertChanges, signKeys, type NewCert } from './certs.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
 import { assertNotRevoked, parseStoredKeys, storedValues, type NewKey, type StoredKey } from './keys.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
-import { dnList, present, principals, unique } from './validation.js';
+import { description, dnList, present, principals, unique } from './validation.js';
 import { DEFAULT_VALIDITY, duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, addValues, allOrNothing, deleteEntry, deleteLast, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring } from './writes.js';
 
@@ -201,7 +201,7 @@ export const updateHost = async (
   baseDN: string,
   { ifMatch, cas }: { ifMatch?: string[] | undefined; cas?: CertificateAuthorities } = {},
 ): Promise<Entry> => {
-  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  assertNameUnchanged(input.cn, name);
   const current = await readHost(client, name, baseDN);
   requireVersion(client, current, OBJECT_CLASSES.host, `Host ${name}`, ifMatch);
   const dn = current.dn;

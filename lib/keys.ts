@@ -10,7 +10,7 @@ import { normalizeDN } from './dn.js';
 import { apiError, badRequest, conflict, type ApiError } from './errors.js';
 import { refusedKeys, revokeKey } from './revocations.js';
 import { parsePublicKey, SshKeyError, type ParsedKey } from './sshkeys.js';
-import { dnList, text } from './validation.js';
+import { dnList, textField } from './validation.js';
 import { validityEnd, type Validity } from './validity.js';
 import { UNCHANGED, type Journal } from './writes.js';
 
@@ -100,7 +100,7 @@ export const parseExpiry = (raw: unknown): Date | undefined => {
 // ---- input: entries without keyid are added, entries with keyid are removed ----
 
 export const KeyAdditionSchema = z.strictObject({
-  name: text(100),
+  name: textField(100),
   key: z.string(),
   /** Optional: Keyper's console sends the one it computed; it must equal the server's. */
   fingerprint: z.optional(z.string().check(z.maxLength(100))),

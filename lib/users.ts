@@ -5,7 +5,7 @@ import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldap
 import * as z from './zod.js';
 import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
 import { diffDNs, entityDN, USER_NAME } from './dn.js';
-import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
+import { assertNameUnchanged, deletedMeanwhile, readCreated, readEntity } from './entities.js';
 import { containerDN, isProtectedUser, OBJECT_CLASSES, USER_OBJECT_CLASSES } from './layout.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
@@ -31,7 +31,7 @@ import {
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, initialCertValues, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
-import { dnList, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
+import { dnList, MAX_PASSWORD_LENGTH, present, principals, textField, unique } from './validation.js';
 import { duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring, type Journal } from './writes.js';
 
@@ -99,9 +99,9 @@ const mail = z.string().check(z.trim(), z.maxLength(254, 'must be at most 254 ch
 const userFields = {
   userPassword: password,
   confirmPassword: z.string().check(z.maxLength(MAX_PASSWORD_LENGTH)),
-  givenName: text(100),
-  sn: text(100),
-  displayName: text(200),
+  givenName: textField(100),
+  sn: textField(100),
+  displayName: textField(200),
   mail,
   duration,
   durationUnit,
@@ -324,7 +324,7 @@ export const updateUser = async (
   baseDN: string,
   { endSessions, ifMatch, cas }: UpdateOptions = {},
 ): Promise<Entry> => {
-  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  assertNameUnchanged(input.cn, name);
   const current = await readEntity(client, 'user', name, baseDN, [...USER_ATTRIBUTES, ...PASSWORD_STATE]);
   requireVersion(client, current, OBJECT_CLASSES.user, `User ${name}`, ifMatch);
   const dn = current.dn;

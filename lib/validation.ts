@@ -9,7 +9,7 @@ import { badRequest } from './errors.js';
  * embeddings, overrides and isolates), which make one name look like another; and no U+FFFD or
  * lone surrogates, which is what invalid UTF-8 in a request body turns into.
  */
-export const text = (max: number) =>
+export const textField = (max: number) =>
   z.string().check(
     z.trim(),
     z.minLength(1, 'must not be empty'),
@@ -18,6 +18,15 @@ export const text = (max: number) =>
     z.regex(/^[^\u200B-\u200D\u2060\uFEFF\u202A-\u202E\u2066-\u2069]*$/u, 'must not contain invisible or direction-changing characters'),
     z.regex(/^[^\uFFFD\p{Cs}]*$/u, 'must be valid UTF-8 (no U+FFFD, no lone surrogates)'),
   );
+
+/**
+ * A description (groups and hosts). Keyper's console sends `null` for a field left empty, so null
+ * and blank mean "none": omitted on create, removed on update.
+ */
+export const description = z.pipe(
+  z.transform((v: unknown) => (typeof v === 'string' && v.trim() === '' ? null : v)),
+  z.nullable(textField(1024)),
+);
 
 /** An SSH principal: what sshd compares with a certificate's principals or a login name. */
 export const principal = z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name'));
