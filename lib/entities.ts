@@ -1,6 +1,6 @@
 // Reading one of Keyper's named entities (users, groups, hosts) by name; the entity modules say
-// which attributes. An update never renames one. Lists of them: lib/listing.ts. Also what a create answers when its entry
-// vanished half-way.
+// which attributes. Lists of them: lib/listing.ts. Also what a create answers when its entry
+// vanished half-way, and what an update that would rename one answers.
 import { NoSuchObjectError, type Client, type Entry } from 'ldapts';
 import { entityDN } from './dn.js';
 import { readEntry, value } from './directory.js';
