@@ -1,7 +1,7 @@
 // SSH public keys stored on users: Keyper's value format (one JSON document per `sshPublicKey`
 // value), the input schema of key changes, the pure checks and builders, and the writes that add
-// or delete single values. Values are never rewritten: what Keyper stored reads back as stored.
-// Certificates (keytype 1) are lib/certs.ts's.
+// or delete single values, one request's plan at a time. Values are never rewritten: what Keyper
+// stored reads back as stored. Certificates (keytype 1) are lib/certs.ts's.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Attribute, Change, NoSuchAttributeError, TypeOrValueExistsError, type Client } from 'ldapts';
 import * as z from './zod.js';
@@ -386,3 +386,18 @@ export const addKeyValue = (
   dateExpire: string,
   initial: StoredValue[],
 ): Promise<{ raw: string; current: StoredValue[] }> => addStoredValue(journal, dn, key.fingerprint, (keyid) => keyValue(key, keyid, dateExpire), PLAIN_KEYS, initial);
+
+/**
+ * Writes a key plan value by value as journal steps: deletions first (so a key removed and added
+ * again in one request is not a duplicate), then additions. Each step's undo puts back or takes
+ * out exactly its value, so a failure (a concurrent duplicate, a lost connection) undoes them all.
+ * The revocations of the keys removed come at the end of the request (Journal.atEnd): never undone.
+ */
+export const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan, baseDN: string): Promise<void> => {
+  for (const { raw } of plan.remove) {
+    await journal.write(`delete a key of ${dn}`, (c) => deleteKeyValue(c, dn, raw), (c) => restoreKeyValue(c, dn, raw));
+  }
+  let current = plan.remaining;
+  for (const key of plan.add) current = (await addKeyValue(journal, dn, key, plan.dateExpire, current)).current;
+  journal.atEnd(`revoke the keys removed from ${dn}`, (c) => revokeRemovedKeys(c, baseDN, plan));
+};

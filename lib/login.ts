@@ -8,10 +8,11 @@ import { USER_NAME } from './dn.js';
 import { apiError, badRequest, unauthorized, type ApiError } from './errors.js';
 import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES, type LockFacts } from './locks.js';
 import { log } from './log.js';
+import { MAX_PASSWORD_LENGTH } from './passwords.js';
 import { currentGeneration, SESSION_ATTRIBUTES } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
-import { MAX_PASSWORD_LENGTH, present } from './validation.js';
+import { present } from './validation.js';
 import { allOrNothing, replace, restoring, UNCHANGED } from './writes.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */

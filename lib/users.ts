@@ -1,7 +1,8 @@
 // Users: the mapping between directory entries (Keyper's layout) and the API's JSON, the input
 // schemas, and the pure builders of entries and modifications. No I/O here but in the
-// small `*User` operations at the end, which lib's handlers call.
-import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
+// `*User` operations at the end, which lib's handlers call; they write keys (lib/keys.ts),
+// certificates (lib/certs.ts) and passwords (lib/passwords.ts) through those modules.
+import { Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
 import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
 import { diffDNs, entityDN, USER_NAME } from './dn.js';
@@ -12,26 +13,23 @@ import type { ListSpec } from './listing.js';
 import { badRequest, forbidden } from './errors.js';
 import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
+import { changePassword, MAX_PASSWORD_LENGTH, password, PASSWORD_STATE, setPassword } from './passwords.js';
 import {
-  addKeyValue,
+  applyKeyPlan,
   assertNotRevoked,
-  deleteKeyValue,
   expiryAfter,
   initialKeyValues,
   keyChanges,
   planKeyChanges,
-  restoreKeyValue,
-  revokeRemovedKeys,
   splitStoredKeys,
   storedValues,
-  type KeyPlan,
   type NewKey,
   type StoredKey,
 } from './keys.js';
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, initialCertValues, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
-import { dnList, MAX_PASSWORD_LENGTH, present, principals, textField, unique } from './validation.js';
+import { dnList, present, principals, textField, unique } from './validation.js';
 import { duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring, type Journal } from './writes.js';
 
@@ -88,12 +86,6 @@ export const toUserJson = (entry: Entry): UserJson => {
   };
 };
 
-// Login refuses longer and blank passwords: setting one would lock its owner out.
-const password = z.string().check(
-  z.minLength(8, 'must be at least 8 characters'),
-  z.maxLength(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
-  z.refine((value) => value.trim() !== '', 'must not be blank'),
-);
 const mail = z.string().check(z.trim(), z.maxLength(254, 'must be at most 254 characters'), z.email('must be an email address'));
 
 const userFields = {
@@ -188,22 +180,6 @@ export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefi
   return changes;
 };
 
-const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
-
-/** RFC 3062 PasswdModifyRequestValue: the directory hashes the password with its own scheme. */
-export const passwordModifyRequest = (dn: string, newPassword: string): Buffer => {
-  const writer = new BerWriter();
-  writer.startSequence();
-  writer.writeString(dn, 0x80);
-  writer.writeString(newPassword, 0x82);
-  writer.endSequence();
-  return writer.buffer;
-};
-
-export const setPassword = async (client: Client, dn: string, newPassword: string): Promise<void> => {
-  await client.exop(PASSWORD_MODIFY_OID, passwordModifyRequest(dn, newPassword));
-};
-
 // ---- operations (one directory connection, passed in by the handler) ----
 
 export const userDN = (name: string, baseDN: string): string => entityDN('user', name, baseDN);
@@ -266,36 +242,6 @@ const signUserKeys = (keys: NewKey[], name: string, principal: string[], now: Da
   if (cas === undefined) throw new Error('signing user certificates needs the user CA');
   return signKeys(keys, { ca: cas.get('user'), type: 'user', keyId: name, principals: userPrincipals(name, principal), now, durationSeconds }, 'sshPublicCerts');
 };
-
-/**
- * Writes a key plan value by value as journal steps: deletions first (so a key removed and added
- * again in one request is not a duplicate), then additions. Each step's undo puts back or takes
- * out exactly its value, so a failure (a concurrent duplicate, a lost connection) undoes them all.
- * The revocations of the keys removed come at the end of the request (Journal.atEnd): never undone.
- */
-const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan, baseDN: string): Promise<void> => {
-  for (const { raw } of plan.remove) {
-    await journal.write(`delete a key of ${dn}`, (c) => deleteKeyValue(c, dn, raw), (c) => restoreKeyValue(c, dn, raw));
-  }
-  let current = plan.remaining;
-  for (const key of plan.add) current = (await addKeyValue(journal, dn, key, plan.dateExpire, current)).current;
-  journal.atEnd(`revoke the keys removed from ${dn}`, (c) => revokeRemovedKeys(c, baseDN, plan));
-};
-
-/** Attributes a password change touches: ppolicy clears the failure count and lock with it. */
-const PASSWORD_STATE = ['userPassword', ...LOCK_ATTRIBUTES];
-
-/**
- * Sets a password as a journal step whose undo puts back the stored hash, the lock and the failure
- * count, which ppolicy clears with every password change (Relax Rules: pwdFailureTime is
- * NO-USER-MODIFICATION). `before` holds the PASSWORD_STATE attributes.
- */
-const changePassword = (journal: Journal, before: Entry, newPassword: string): Promise<void> =>
-  journal.write(
-    `set the password of ${before.dn}`,
-    (c) => setPassword(c, before.dn, newPassword),
-    (c) => c.modify(before.dn, PASSWORD_STATE.map((attribute) => replace(attribute, values(before, attribute))), RELAX_RULES),
-  );
 
 /** Adds principals (checked against concurrent claims, lib/principals.ts) as a journal step. */
 const claimStep = (journal: Journal, dn: string, added: string[], baseDN: string): Promise<void> =>

@@ -50,9 +50,6 @@ export const principals = z.array(principal).check(
   },
 );
 
-/** The longest password accepted, when setting one and when logging in. */
-export const MAX_PASSWORD_LENGTH = 128;
-
 const dn = z.string().check(z.maxLength(1024, 'must be at most 1024 characters'));
 
 export const dnList = z.array(dn).check(z.maxLength(1000));
