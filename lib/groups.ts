@@ -12,7 +12,7 @@ import { assertNameUnchanged, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
-import { description, memberList, present } from './validation.js';
+import { descriptionField, memberList, present } from './validation.js';
 import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
 export const GROUP_ATTRIBUTES = ['cn', 'description', 'member', VERSION_ATTRIBUTE];
@@ -37,14 +37,14 @@ export const toGroupJson = (entry: Entry, baseDN: string): GroupJson => {
 
 export const GroupCreateSchema = z.strictObject({
   cn: z.string().check(z.regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`)),
-  description: z.optional(description),
+  description: z.optional(descriptionField()),
   members: z._default(memberList, []),
 });
 export type GroupCreate = z.infer<typeof GroupCreateSchema>;
 
 export const GroupUpdateSchema = z.strictObject({
   cn: z.optional(z.string()),
-  description: z.optional(description),
+  description: z.optional(descriptionField()),
   members: z.optional(memberList),
 });
 export type GroupUpdate = z.infer<typeof GroupUpdateSchema>;
@@ -70,7 +70,7 @@ export const readGroup = (client: Client, name: string, baseDN: string): Promise
 
 /** How GET /api/groups lists groups (lib/listing.ts); ?q= matches a name prefix. */
 export const groupList = (baseDN: string): ListSpec => ({
-  kind: 'group', objectClass: OBJECT_CLASSES.group, attributes: GROUP_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toGroupJson(entry, baseDN),
+  kind: 'group', attributes: GROUP_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toGroupJson(entry, baseDN),
 });
 
 /** The members as the directory holds their DNs; 400 naming those that are not existing users or hosts. */

@@ -19,7 +19,7 @@ import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertCh
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
 import { assertNotRevoked, parseStoredKeys, storedValues, type NewKey, type StoredKey } from './keys.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
-import { description, dnList, present, principals, unique } from './validation.js';
+import { descriptionField, dnList, present, principals, unique } from './validation.js';
 import { DEFAULT_VALIDITY, duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, addValues, allOrNothing, deleteEntry, deleteLast, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring } from './writes.js';
 
@@ -58,7 +58,7 @@ export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
 };
 
 const hostFields = {
-  description,
+  description: descriptionField(),
   owners: dnList,
   principal: principals,
   duration,
@@ -149,7 +149,7 @@ export const readHost = (client: Client, name: string, baseDN: string): Promise<
 
 /** How GET /api/hosts lists hosts (lib/listing.ts); ?q= matches a name prefix. */
 export const hostList = (baseDN: string): ListSpec => ({
-  kind: 'host', objectClass: OBJECT_CLASSES.host, attributes: HOST_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toHostJson(entry, baseDN),
+  kind: 'host', attributes: HOST_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toHostJson(entry, baseDN),
 });
 
 /** The owners as the directory holds their DNs; 400 naming those that are not existing users. */

@@ -5,16 +5,17 @@
 
 export type EntityKind = 'user' | 'group' | 'host';
 
-/** The container of each kind, under the base DN. */
-const CONTAINERS: Record<EntityKind, string> = { user: 'ou=people', group: 'ou=groups', host: 'ou=Hosts' };
+/** The `ou` of each kind's container, right under the base DN. */
+export const CONTAINERS: Record<EntityKind, string> = { user: 'people', group: 'groups', host: 'Hosts' };
 
 export const ENTITY_KINDS: readonly EntityKind[] = ['user', 'group', 'host'];
 
 /** The container DN of an entity kind, e.g. ou=people,<base>. */
-export const containerDN = (kind: EntityKind, baseDN: string): string => `${CONTAINERS[kind]},${baseDN}`;
+export const containerDN = (kind: EntityKind, baseDN: string): string => `ou=${CONTAINERS[kind]},${baseDN}`;
 
 /** The container of revocations (lib/revocations.ts), which the first revocation creates. */
-export const revocationsDN = (baseDN: string): string => `ou=revocations,${baseDN}`;
+export const REVOCATIONS_CONTAINER = 'revocations';
+export const revocationsDN = (baseDN: string): string => `ou=${REVOCATIONS_CONTAINER},${baseDN}`;
 
 /** The object classes of a container (ou=people, ou=revocations, ...). */
 export const CONTAINER_OBJECT_CLASSES = ['top', 'organizationalUnit'];

@@ -17,7 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AlreadyExistsError, EqualityFilter, NoSuchObjectError, OrFilter, type Client, type Entry } from 'ldapts';
 import { readEntry, searchChildren, value, values } from './directory.js';
-import { CONTAINER_OBJECT_CLASSES, REVOCATION_OBJECT_CLASS, REVOCATION_OBJECT_CLASSES, revocationsDN } from './layout.js';
+import { CONTAINER_OBJECT_CLASSES, REVOCATION_OBJECT_CLASS, REVOCATION_OBJECT_CLASSES, REVOCATIONS_CONTAINER, revocationsDN } from './layout.js';
 import { log } from './log.js';
 import { sha256OfFingerprint, writeKrl } from './krl.js';
 import { parseKeyBlob, parsePublicKey, SshKeyError } from './sshkeys.js';
@@ -69,7 +69,7 @@ const addRevocation = async (client: Client, baseDN: string, cn: string, attribu
       if (!(error instanceof NoSuchObjectError) || attempt > 0) throw error;
     }
     try {
-      await client.add(revocationsDN(baseDN), { objectClass: CONTAINER_OBJECT_CLASSES, ou: 'revocations' });
+      await client.add(revocationsDN(baseDN), { objectClass: CONTAINER_OBJECT_CLASSES, ou: REVOCATIONS_CONTAINER });
     } catch (error) {
       if (!(error instanceof AlreadyExistsError)) throw error;
     }

@@ -187,7 +187,7 @@ export const userDN = (name: string, baseDN: string): string => entityDN('user',
 export const readUser = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'user', name, baseDN, USER_ATTRIBUTES);
 
 /** How GET /api/users lists users (lib/listing.ts); ?q= matches a name, display name or mail prefix. */
-export const USER_LIST: ListSpec = { kind: 'user', objectClass: OBJECT_CLASSES.user, attributes: USER_ATTRIBUTES, searchable: ['cn', 'displayName', 'mail'], toJson: toUserJson };
+export const USER_LIST: ListSpec = { kind: 'user', attributes: USER_ATTRIBUTES, searchable: ['cn', 'displayName', 'mail'], toJson: toUserJson };
 
 /** The memberOfs as the directory spells the groups' DNs, once each; 400 naming those that are not existing groups. */
 const resolveGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {

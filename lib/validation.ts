@@ -20,13 +20,15 @@ export const textField = (max: number) =>
   );
 
 /**
- * A description (groups and hosts). Keyper's console sends `null` for a field left empty, so null
- * and blank mean "none": omitted on create, removed on update.
+ * A description field (groups and hosts). Keyper's console sends `null` for a field left empty, so
+ * null and blank mean "none": omitted on create, removed on update. A factory, like textField, so
+ * that bundles whose schemas have no description leave it out.
  */
-export const description = z.pipe(
-  z.transform((v: unknown) => (typeof v === 'string' && v.trim() === '' ? null : v)),
-  z.nullable(textField(1024)),
-);
+export const descriptionField = () =>
+  z.pipe(
+    z.transform((v: unknown) => (typeof v === 'string' && v.trim() === '' ? null : v)),
+    z.nullable(textField(1024)),
+  );
 
 /** An SSH principal: what sshd compares with a certificate's principals or a login name. */
 export const principal = z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name'));
