@@ -1,7 +1,7 @@
 // Groups: the mapping between groupOfNames entries under ou=groups and the API's JSON, the input
 // schemas, the pure entry builder, and the small `*Group` operations the handlers call.
 // Members are existing users and hosts only, written as the directory holds their DNs; an empty
-// group holds the placeholder member (lib/placeholder.ts), which no response ever shows.
+// group holds the placeholder member (lib/layout.ts), which no response ever shows.
 import { AlreadyExistsError, type Client, type Entry } from 'ldapts';
 import { GROUP_OBJECT_CLASSES, isProtectedGroup, OBJECT_CLASSES, placeholderMember } from './layout.js';
 import * as z from './zod.js';
