@@ -18,7 +18,6 @@ import {
   CONTAINERS,
   GROUP_OBJECT_CLASSES,
   HOST_OBJECT_CLASSES,
-  hostGroupDescription,
   HOSTS_GROUP,
   placeholderMember,
   USER_OBJECT_CLASSES,
@@ -295,7 +294,7 @@ function seedEntries(o: DirectoryOptions): SeedEntry[] {
   const groups = [group(ADMIN_GROUP, 'Keyper administrators', [users[0]!.dn]), group(HOSTS_GROUP, 'All hosts', hosts.map((h) => h.dn))];
   if (demo) {
     groups.push(group('demo_servers', 'Demo servers', users.slice(1).map((u) => u.dn)));
-    for (const h of hosts) groups.push(group(String(h.attributes.cn), hostGroupDescription(String(h.attributes.cn)), [h.dn]));
+    for (const h of hosts) groups.push(group(String(h.attributes.cn), `${String(h.attributes.cn)} Autocreated Group`, [h.dn]));
   }
 
   // pwdPolicy is auxiliary; applicationProcess (core schema) is the cheapest structural class.
