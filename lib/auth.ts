@@ -7,6 +7,7 @@ import { config } from './config.js';
 import { entityDN, sameDN, USER_NAME } from './dn.js';
 import { readEntry, value, values } from './directory.js';
 import { forbidden, unauthorized } from './errors.js';
+import { ADMIN_GROUP } from './layout.js';
 import { LOCK_ATTRIBUTES, lockFacts, lockState } from './locks.js';
 import { isRevoked, isSuperseded, SESSION_ATTRIBUTES } from './sessions.js';
 import { bearerToken, TokenError, verifyToken, type TokenClaims } from './tokens.js';
@@ -29,9 +30,6 @@ export interface Caller {
   admin: boolean;
   claims: TokenClaims;
 }
-
-export const ADMIN_GROUP = 'KeyperAdmins';
-export const HOSTS_GROUP = 'AllHosts';
 
 /** Attributes of the caller's entry that authentication needs (operational ones by name). */
 export const CALLER_ATTRIBUTES = [...LOCK_ATTRIBUTES, 'memberOf', ...SESSION_ATTRIBUTES];

@@ -10,10 +10,10 @@
 // (lib/revocations.ts); and the stored key line parses as a valid key right now. Anything else, including a stored value that does not parse, is left out
 // (fail closed), and nothing from the request is ever echoed.
 import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
+import { ADMIN_GROUP, containerDN } from './layout.js';
 import * as z from './zod.js';
-import { ADMIN_GROUP } from './auth.js';
 import { readEntry, searchChildren, values } from './directory.js';
-import { containerDN, entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
+import { entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues } from './hostcredentials.js';
 import { isPlainKey, keyIdOf, parseExpiry, storedValues, type StoredKey } from './keys.js';
 import { LOCK_ATTRIBUTES, lockFacts, lockState } from './locks.js';

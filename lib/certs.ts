@@ -25,7 +25,7 @@ import type { CaKey } from './sshca.js';
 import { CertificateError, certificateValidity, randomSerial, signCertificate, type CertificateType } from './sshcert.js';
 import { decodeBase64, fingerprintOf, isKeyType, readKeyFields } from './sshkeys.js';
 import { WireReader, wireString } from './sshwire.js';
-import { dnList, text } from './validation.js';
+import { dnList, textField } from './validation.js';
 import type { Journal } from './writes.js';
 
 // ---- input: entries without keyid are certified and added, entries with keyid are removed ----
@@ -34,7 +34,7 @@ const fingerprint = z.optional(z.string().check(z.maxLength(100, 'must be at mos
 
 /** A user's key to certify: like a key, for the host groups the certificate is meant for. */
 export const UserCertAdditionSchema = z.strictObject({
-  name: z.optional(text(100)),
+  name: z.optional(textField(100)),
   key: z.string(),
   /** Optional: when sent, it must be the server's. */
   fingerprint,
@@ -42,7 +42,7 @@ export const UserCertAdditionSchema = z.strictObject({
 });
 
 /** A host's key to certify (host certificates are for every client: no host groups). */
-export const HostCertAdditionSchema = z.strictObject({ name: z.optional(text(100)), key: z.string(), fingerprint });
+export const HostCertAdditionSchema = z.strictObject({ name: z.optional(textField(100)), key: z.string(), fingerprint });
 
 /** Keyper's console sends the whole stored certificate to remove it: keyid (and fingerprint) matter. */
 export const CertRemovalSchema = z.looseObject({

@@ -2,10 +2,7 @@
 // values escaped by ldapts' DN builder (RFC 4514); incoming DNs are parsed against the same
 // allowlists, never trusted as strings.
 import { DN } from 'ldapts';
-
-export type EntityKind = 'user' | 'group' | 'host';
-
-const CONTAINERS: Record<EntityKind, string> = { user: 'ou=people', group: 'ou=groups', host: 'ou=Hosts' };
+import { containerDN, ENTITY_KINDS, type EntityKind } from './layout.js';
 
 /** A Linux login name. */
 export const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
@@ -22,15 +19,9 @@ export const HOST_NAME = new RegExp(`^(?=.{1,${MAX_NAME_LENGTH}}$)${DNS_LABEL}(?
 /** Group names: Keyper's (KeyperAdmins, demo_servers) and every host name (host groups). */
 export const GROUP_NAME = new RegExp(`^(?=.{1,${MAX_NAME_LENGTH}}$)[A-Za-z0-9_][A-Za-z0-9_.-]*$`);
 
-/** The structural object class of each kind: what makes an entry in its container one of them. */
-export const OBJECT_CLASSES: Record<EntityKind, string> = { user: 'inetOrgPerson', group: 'groupOfNames', host: 'device' };
-
 export const NAME_PATTERNS: Record<EntityKind, RegExp> = { user: USER_NAME, group: GROUP_NAME, host: HOST_NAME };
 
 export const isValidName = (kind: EntityKind, name: string): boolean => NAME_PATTERNS[kind].test(name);
-
-/** The container DN of an entity kind, e.g. ou=people,<base>. */
-export const containerDN = (kind: EntityKind, baseDN: string): string => `${CONTAINERS[kind]},${baseDN}`;
 
 /** The DN of a named entity; the name is escaped even though it already passed the allowlist. */
 export const entityDN = (kind: EntityKind, name: string, baseDN: string): string =>
@@ -57,7 +48,7 @@ export const sameDN = (a: string, b: string): boolean => normalizeDN(a) === norm
  */
 export const parseEntityDN = (dn: string, baseDN: string): { kind: EntityKind; name: string } | undefined => {
   const normalized = normalizeDN(dn);
-  for (const kind of Object.keys(CONTAINERS) as EntityKind[]) {
+  for (const kind of ENTITY_KINDS) {
     const suffix = `,${normalizeDN(containerDN(kind, baseDN))}`;
     if (!normalized.startsWith('cn=') || !normalized.endsWith(suffix)) continue;
     // Take the name from the original string to keep its case (cn values compare case-insensitively).

@@ -1,10 +1,11 @@
 // Reading one of Keyper's named entities (users, groups, hosts) by name; the entity modules say
 // which attributes. Lists of them: lib/listing.ts. Also what a create answers when its entry
-// vanished half-way.
+// vanished half-way, and what an update that would rename one answers.
 import { NoSuchObjectError, type Client, type Entry } from 'ldapts';
-import { entityDN, type EntityKind } from './dn.js';
+import { entityDN } from './dn.js';
 import { readEntry, value } from './directory.js';
-import { conflict, isApiError, notFound } from './errors.js';
+import { badRequest, conflict, isApiError, notFound } from './errors.js';
+import type { EntityKind } from './layout.js';
 
 const LABELS: Record<EntityKind, string> = { user: 'User', group: 'Group', host: 'Host' };
 
@@ -13,6 +14,11 @@ export const readEntity = async (client: Client, kind: EntityKind, name: string,
   const entry = await readEntry(client, entityDN(kind, name, baseDN), attributes);
   if (entry === undefined) throw notFound(`${LABELS[kind]} ${name} not found`);
   return entry;
+};
+
+/** 400 when an update names another cn: an entity is never renamed (its DN is its name). */
+export const assertNameUnchanged = (cn: string | undefined, name: string): void => {
+  if (cn !== undefined && cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
 };
 
 /**

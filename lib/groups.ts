@@ -1,30 +1,21 @@
 // Groups: the mapping between groupOfNames entries under ou=groups and the API's JSON, the input
 // schemas, the pure entry builder, and the small `*Group` operations the handlers call.
 // Members are existing users and hosts only, written as the directory holds their DNs; an empty
-// group holds the placeholder member (lib/placeholder.ts), which no response ever shows.
+// group holds the placeholder member (lib/layout.ts), which no response ever shows.
 import { AlreadyExistsError, type Client, type Entry } from 'ldapts';
+import { GROUP_OBJECT_CLASSES, isProtectedGroup, OBJECT_CLASSES, placeholderMember } from './layout.js';
 import * as z from './zod.js';
-import { ADMIN_GROUP, HOSTS_GROUP } from './auth.js';
 import { value, values } from './directory.js';
-import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES } from './dn.js';
+import { diffDNs, entityDN, GROUP_NAME, MAX_NAME_LENGTH } from './dn.js';
 import { badRequest, conflict, forbidden } from './errors.js';
-import { readEntity } from './entities.js';
+import { assertNameUnchanged, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
-import { placeholderMember } from './placeholder.js';
-import { memberList, present, text } from './validation.js';
+import { descriptionField, memberList, present } from './validation.js';
 import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
 export const GROUP_ATTRIBUTES = ['cn', 'description', 'member', VERSION_ATTRIBUTE];
-
-export const GROUP_OBJECT_CLASSES = ['top', 'groupOfNames'];
-
-/** Groups the service itself depends on: administrators, and the list every host joins. */
-export const PROTECTED_GROUPS: readonly string[] = [ADMIN_GROUP, HOSTS_GROUP];
-
-/** cn compares case-insensitively, so `keyperadmins` names the protected group too. */
-export const isProtectedGroup = (name: string): boolean => PROTECTED_GROUPS.some((p) => p.toLowerCase() === name.toLowerCase());
 
 export interface GroupJson {
   dn: string;
@@ -44,25 +35,16 @@ export const toGroupJson = (entry: Entry, baseDN: string): GroupJson => {
   };
 };
 
-/**
- * A description (groups and hosts). Keyper's console sends `null` for a field left empty, so null
- * and blank mean "none": omitted on create, removed on update.
- */
-export const description = z.pipe(
-  z.transform((v: unknown) => (typeof v === 'string' && v.trim() === '' ? null : v)),
-  z.nullable(text(1024)),
-);
-
 export const GroupCreateSchema = z.strictObject({
   cn: z.string().check(z.regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`)),
-  description: z.optional(description),
+  description: z.optional(descriptionField()),
   members: z._default(memberList, []),
 });
 export type GroupCreate = z.infer<typeof GroupCreateSchema>;
 
 export const GroupUpdateSchema = z.strictObject({
   cn: z.optional(z.string()),
-  description: z.optional(description),
+  description: z.optional(descriptionField()),
   members: z.optional(memberList),
 });
 export type GroupUpdate = z.infer<typeof GroupUpdateSchema>;
@@ -88,7 +70,7 @@ export const readGroup = (client: Client, name: string, baseDN: string): Promise
 
 /** How GET /api/groups lists groups (lib/listing.ts); ?q= matches a name prefix. */
 export const groupList = (baseDN: string): ListSpec => ({
-  kind: 'group', objectClass: 'groupOfNames', attributes: GROUP_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toGroupJson(entry, baseDN),
+  kind: 'group', attributes: GROUP_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toGroupJson(entry, baseDN),
 });
 
 /** The members as the directory holds their DNs; 400 naming those that are not existing users or hosts. */
@@ -126,7 +108,7 @@ export const createGroup = async (client: Client, input: GroupCreate, baseDN: st
  * first write.
  */
 export const updateGroup = async (client: Client, name: string, input: GroupUpdate, baseDN: string, ifMatch?: string[]): Promise<Entry> => {
-  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  assertNameUnchanged(input.cn, name);
   const current = await readGroup(client, name, baseDN);
   requireVersion(client, current, OBJECT_CLASSES.group, `Group ${name}`, ifMatch);
   const dn = current.dn;

@@ -5,28 +5,26 @@
 // carry a credential for the public server routes (lib/hostcredentials.ts), set through an update.
 import { AlreadyExistsError, Attribute, Change, EqualityFilter, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
 import { assertion, isAssertionFailed } from './assertion.js';
+import { HOST_OBJECT_CLASSES, hostGroupDescription, HOSTS_GROUP, isProtectedGroup, OBJECT_CLASSES } from './layout.js';
 import * as z from './zod.js';
-import { HOSTS_GROUP } from './auth.js';
 import { readEntry, value, values } from './directory.js';
-import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, OBJECT_CLASSES, sameDN } from './dn.js';
+import { diffDNs, entityDN, HOST_NAME, MAX_NAME_LENGTH, sameDN } from './dn.js';
 import { badRequest, conflict } from './errors.js';
-import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
+import { assertNameUnchanged, deletedMeanwhile, readCreated, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
-import { addGroupEntry, buildGroupEntry, description, groupDN, isProtectedGroup } from './groups.js';
+import { addGroupEntry, buildGroupEntry, groupDN } from './groups.js';
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertChanges, signKeys, type NewCert } from './certs.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
-import { assertNotRevoked, storedValues, validitySeconds, type NewKey } from './keys.js';
+import { assertNotRevoked, parseStoredKeys, storedValues, type NewKey, type StoredKey } from './keys.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
-import { DEFAULT_INFO, mergeInfo, parseInfo, parseStoredKeys, type Info, type StoredKey } from './users.js';
-import { dnList, duration, durationUnit, present, principals, unique } from './validation.js';
+import { descriptionField, dnList, present, principals, unique } from './validation.js';
+import { DEFAULT_VALIDITY, duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, addValues, allOrNothing, deleteEntry, deleteLast, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring } from './writes.js';
 
 /** Attributes read for a host response (memberOf is operational and must be named). */
 export const HOST_ATTRIBUTES = ['cn', 'description', 'owner', 'pseudonym', 'info', 'sshPublicKey', 'memberOf', CREDENTIAL_ATTRIBUTE, VERSION_ATTRIBUTE];
-
-export const HOST_OBJECT_CLASSES = ['top', 'device', 'ldapPublicKey', 'extensibleObject'];
 
 export interface HostJson {
   dn: string;
@@ -36,7 +34,7 @@ export interface HostJson {
   memberOfs: string[];
   principal: string[];
   duration: number;
-  durationUnit: Info['durationUnit'];
+  durationUnit: Validity['durationUnit'];
   /** Host certificates: the stored sshPublicKey JSON documents. */
   sshPublicCerts: StoredKey[];
   /** Whether the host has a credential for the public server routes (never the credential itself). */
@@ -60,7 +58,7 @@ export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
 };
 
 const hostFields = {
-  description,
+  description: descriptionField(),
   owners: dnList,
   principal: principals,
   duration,
@@ -73,8 +71,8 @@ export const HostCreateSchema = z.strictObject({
   owners: z._default(hostFields.owners, []),
   principal: z._default(hostFields.principal, []),
   // Keyper's console creates hosts with a name and description only: the default validity applies.
-  duration: z._default(hostFields.duration, DEFAULT_INFO.duration),
-  durationUnit: z._default(hostFields.durationUnit, DEFAULT_INFO.durationUnit),
+  duration: z._default(hostFields.duration, DEFAULT_VALIDITY.duration),
+  durationUnit: z._default(hostFields.durationUnit, DEFAULT_VALIDITY.durationUnit),
   sshPublicCerts: z._default(hostCertChanges, []),
 });
 export type HostCreate = z.infer<typeof HostCreateSchema>;
@@ -120,7 +118,7 @@ export const buildHostEntry = (input: HostCreate, owners: string[], certValues: 
   ...present('description', input.description),
   ...(owners.length === 0 ? {} : { owner: owners }),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
-  info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
+  info: infoValue(input),
   ...(certValues.length === 0 ? {} : { sshPublicKey: certValues }),
 });
 
@@ -128,17 +126,10 @@ export const buildHostEntry = (input: HostCreate, owners: string[], certValues: 
 export const buildHostChanges = (input: HostUpdate, currentInfo: string | undefined): Change[] => {
   const changes: Change[] = [];
   if (input.description !== undefined) changes.push(replace('description', input.description === null ? [] : [input.description]));
-  if (input.duration !== undefined || input.durationUnit !== undefined) {
-    const update: Partial<Info> = {};
-    if (input.duration !== undefined) update.duration = input.duration;
-    if (input.durationUnit !== undefined) update.durationUnit = input.durationUnit;
-    changes.push(replace('info', [mergeInfo(currentInfo, update)]));
-  }
+  const info = updatedInfo(input, currentInfo);
+  if (info !== undefined) changes.push(replace('info', [info]));
   return changes;
 };
-
-/** The description of the group created with a host (Keyper's wording). */
-export const hostGroupDescription = (name: string): string => `${name} Autocreated Group`;
 
 /** A host certificate's principals: the host name and its principals. */
 export const hostPrincipals = (name: string, principal: string[]): string[] => unique([name, ...principal]);
@@ -158,7 +149,7 @@ export const readHost = (client: Client, name: string, baseDN: string): Promise<
 
 /** How GET /api/hosts lists hosts (lib/listing.ts); ?q= matches a name prefix. */
 export const hostList = (baseDN: string): ListSpec => ({
-  kind: 'host', objectClass: 'device', attributes: HOST_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toHostJson(entry, baseDN),
+  kind: 'host', attributes: HOST_ATTRIBUTES, searchable: ['cn'], toJson: (entry) => toHostJson(entry, baseDN),
 });
 
 /** The owners as the directory holds their DNs; 400 naming those that are not existing users. */
@@ -210,7 +201,7 @@ export const updateHost = async (
   baseDN: string,
   { ifMatch, cas }: { ifMatch?: string[] | undefined; cas?: CertificateAuthorities } = {},
 ): Promise<Entry> => {
-  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  assertNameUnchanged(input.cn, name);
   const current = await readHost(client, name, baseDN);
   requireVersion(client, current, OBJECT_CLASSES.host, `Host ${name}`, ifMatch);
   const dn = current.dn;
@@ -219,7 +210,7 @@ export const updateHost = async (
   const now = new Date();
   const certPlan = input.sshPublicCerts === undefined ? undefined : planCertChanges(input.sshPublicCerts, [], storedValues(values(current, 'sshPublicKey')));
   if (certPlan !== undefined) await assertNotRevoked(client, baseDN, certPlan.add.map((key) => key.fingerprint), 'sshPublicCerts');
-  const validity = { ...parseInfo(value(current, 'info')), ...present('duration', input.duration), ...present('durationUnit', input.durationUnit) };
+  const validity = updatedValidity(input, value(current, 'info'));
   const certs = signHostKeys(certPlan?.add ?? [], name, input.principal ?? values(current, 'pseudonym'), now, validitySeconds(validity), cas);
   return allOrNothing(client, async (journal) => {
     if (certPlan !== undefined) await applyCertPlan(journal, dn, certPlan, certs, 'host', baseDN, now);

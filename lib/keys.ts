@@ -1,7 +1,7 @@
 // SSH public keys stored on users: Keyper's value format (one JSON document per `sshPublicKey`
 // value), the input schema of key changes, the pure checks and builders, and the writes that add
-// or delete single values. Values are never rewritten: what Keyper stored reads back as stored.
-// Certificates (keytype 1) are lib/certs.ts's.
+// or delete single values, one request's plan at a time. Values are never rewritten: what Keyper
+// stored reads back as stored. Certificates (keytype 1) are lib/certs.ts's.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Attribute, Change, NoSuchAttributeError, TypeOrValueExistsError, type Client } from 'ldapts';
 import * as z from './zod.js';
@@ -10,7 +10,8 @@ import { normalizeDN } from './dn.js';
 import { apiError, badRequest, conflict, type ApiError } from './errors.js';
 import { refusedKeys, revokeKey } from './revocations.js';
 import { parsePublicKey, SshKeyError, type ParsedKey } from './sshkeys.js';
-import { dnList, text } from './validation.js';
+import { dnList, textField } from './validation.js';
+import { validityEnd, type Validity } from './validity.js';
 import { UNCHANGED, type Journal } from './writes.js';
 
 /** A stored sshPublicKey value: Keyper's JSON, passed through as stored (unknown keys kept). */
@@ -72,24 +73,14 @@ export const storedFingerprint = (key: StoredKey): string | undefined => {
 
 // ---- expiry: Keyper's `dateExpire`, UTC YYYYMMDDHHMMSS (older values YYYYMMDD) ----
 
-const UNIT_MS = { Hours: 3_600_000, Days: 86_400_000, Weeks: 7 * 86_400_000 } as const;
-
-export interface Validity {
-  duration: number;
-  durationUnit: keyof typeof UNIT_MS;
-}
-
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
 export const formatExpiry = (date: Date): string =>
   `${pad(date.getUTCFullYear(), 4)}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}` +
   `${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}`;
 
-/** How long a validity lasts, in seconds (certificates count in seconds). */
-export const validitySeconds = (validity: Validity): number => (validity.duration * UNIT_MS[validity.durationUnit]) / 1000;
-
-export const expiryAfter = (now: Date, validity: Validity): string =>
-  formatExpiry(new Date(now.getTime() + validity.duration * UNIT_MS[validity.durationUnit]));
+/** The `dateExpire` of a key added at `now` by an entry of this validity. */
+export const expiryAfter = (now: Date, validity: Validity): string => formatExpiry(validityEnd(now, validity));
 
 /**
  * The instant a `dateExpire` value ends, or undefined when it is not a real date in either form.
@@ -109,7 +100,7 @@ export const parseExpiry = (raw: unknown): Date | undefined => {
 // ---- input: entries without keyid are added, entries with keyid are removed ----
 
 export const KeyAdditionSchema = z.strictObject({
-  name: text(100),
+  name: textField(100),
   key: z.string(),
   /** Optional: Keyper's console sends the one it computed; it must equal the server's. */
   fingerprint: z.optional(z.string().check(z.maxLength(100))),
@@ -395,3 +386,18 @@ export const addKeyValue = (
   dateExpire: string,
   initial: StoredValue[],
 ): Promise<{ raw: string; current: StoredValue[] }> => addStoredValue(journal, dn, key.fingerprint, (keyid) => keyValue(key, keyid, dateExpire), PLAIN_KEYS, initial);
+
+/**
+ * Writes a key plan value by value as journal steps: deletions first (so a key removed and added
+ * again in one request is not a duplicate), then additions. Each step's undo puts back or takes
+ * out exactly its value, so a failure (a concurrent duplicate, a lost connection) undoes them all.
+ * The revocations of the keys removed come at the end of the request (Journal.atEnd): never undone.
+ */
+export const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan, baseDN: string): Promise<void> => {
+  for (const { raw } of plan.remove) {
+    await journal.write(`delete a key of ${dn}`, (c) => deleteKeyValue(c, dn, raw), (c) => restoreKeyValue(c, dn, raw));
+  }
+  let current = plan.remaining;
+  for (const key of plan.add) current = (await addKeyValue(journal, dn, key, plan.dateExpire, current)).current;
+  journal.atEnd(`revoke the keys removed from ${dn}`, (c) => revokeRemovedKeys(c, baseDN, plan));
+};

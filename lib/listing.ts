@@ -29,18 +29,17 @@ import {
 } from 'ldapts';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { childDNs, MAX_OR_TERMS } from './directory.js';
-import { containerDN, type EntityKind } from './dn.js';
 import { acceptedEncoding, compressParts, encodedResult, maxBodyBytes, responseTooLarge } from './encoding.js';
 import { badRequest } from './errors.js';
+import { containerDN, type EntityKind, OBJECT_CLASSES } from './layout.js';
 import { log } from './log.js';
 import { parseInput, present } from './validation.js';
 import * as z from './zod.js';
 
 /** What a list needs to know about an entity kind. */
 export interface ListSpec {
+  /** Its container and structural object class come from lib/layout.ts. */
   kind: EntityKind;
-  /** The structural object class of the kind's entries. */
-  objectClass: string;
   attributes: string[];
   /** Attributes whose value `?q=` matches by prefix. */
   searchable: string[];
@@ -149,7 +148,7 @@ export const parseListQuery = (event: APIGatewayProxyEventV2, kind: EntityKind):
 // ---- filters and controls ----
 
 const matchingFilter = (spec: ListSpec, q: string | undefined): Filter => {
-  const ofKind = new EqualityFilter({ attribute: 'objectClass', value: spec.objectClass });
+  const ofKind = new EqualityFilter({ attribute: 'objectClass', value: OBJECT_CLASSES[spec.kind] });
   if (q === undefined) return ofKind;
   const prefix = new OrFilter({ filters: spec.searchable.map((attribute) => new SubstringFilter({ attribute, initial: q })) });
   return new AndFilter({ filters: [ofKind, prefix] });

@@ -1,7 +1,6 @@
-// Logging in and out: password check by user bind, token issue, session revocation.
-import { Attribute, Change, InvalidCredentialsError, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
+// Logging in: password check by user bind, lockouts, token issue. Logging out: lib/logout.ts.
+import { InvalidCredentialsError, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
-import type { Caller } from './auth.js';
 import { isAdminMember } from './auth.js';
 import type { Config } from './config.js';
 import { withDirectory, readEntry, value, values } from './directory.js';
@@ -10,11 +9,12 @@ import { apiError, badRequest, unauthorized, type ApiError } from './errors.js';
 import { clearFailures, expiredLockChange, failuresLockEnds, LOCK_ATTRIBUTES, lockFacts, lockState, RELAX_RULES, type LockFacts } from './locks.js';
 import { log } from './log.js';
 import { count } from './metrics.js';
-import { currentGeneration, raiseGeneration, revokeOne, SESSION_ATTRIBUTES, type SessionWrite } from './sessions.js';
+import { MAX_PASSWORD_LENGTH } from './passwords.js';
+import { currentGeneration, SESSION_ATTRIBUTES } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
-import { MAX_PASSWORD_LENGTH, present } from './validation.js';
-import { addValue, allOrNothing, deleteValue, inJournal, replace, restoring, UNCHANGED, type Journal } from './writes.js';
+import { present } from './validation.js';
+import { allOrNothing, replace, restoring, UNCHANGED } from './writes.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */
 const BAD_CREDENTIALS = 'Bad username or password';
@@ -164,52 +164,4 @@ export const loginUser = async (client: Client, username: string, password: stri
     access_token: await issueToken(cfg.tokens, 'access', subject),
     refresh_token: await issueToken(cfg.tokens, 'refresh', subject),
   };
-};
-
-const labeledURI = (values: string[]): Attribute => new Attribute({ type: 'labeledURI', values });
-
-/**
- * Reads the user's session values and writes what `plan` makes of them, as journal steps (in the
- * caller's journal, or one of their own): first the one new value (what must happen), then, in a
- * separate modify, the pruning of the values it made redundant. A value already there is as good as
- * written; a prune that loses to a concurrent prune of the same values (NoSuchAttribute) is
- * ignored (the next write prunes what is left); any other failure undoes both, like any step's.
- */
-const writeSessions = (target: Client | Journal, dn: string, plan: (uris: string[]) => SessionWrite): Promise<void> =>
-  inJournal(target, async (journal) => {
-    const entry = await readEntry(journal.client, dn, SESSION_ATTRIBUTES);
-    const { add, prune } = plan(values(entry ?? { dn }, 'labeledURI'));
-    await journal.write(`session state of ${dn}`, (c) => addValue(c, dn, 'labeledURI', add), (c) => deleteValue(c, dn, 'labeledURI', add));
-    if (prune.length === 0) return;
-    await journal.write(
-      `prune session values of ${dn}`,
-      async (c) => {
-        try {
-          await c.modify(dn, [new Change({ operation: 'delete', modification: labeledURI(prune) })]);
-          return undefined;
-        } catch (error) {
-          if (error instanceof NoSuchAttributeError) return UNCHANGED;
-          throw error;
-        }
-      },
-      async (c) => {
-        for (const uri of prune) await addValue(c, dn, 'labeledURI', uri);
-      },
-    );
-  });
-
-/** Records the caller's session as revoked (or, past the cap, ends all of the user's sessions). */
-export const revokeSession = async (client: Client, caller: Caller, refreshTtlSeconds: number): Promise<void> => {
-  const now = Math.floor(Date.now() / 1000);
-  await writeSessions(client, caller.dn, (uris) => revokeOne(uris, { sid: caller.claims.sid, until: now + refreshTtlSeconds }, now));
-};
-
-/**
- * Ends every session of the user at `dn` but the session `spared` (the caller's own, when they
- * changed their own password). Call it after the change that is the reason (e.g. the new password
- * is set), so that no login that read the entry before that change survives it (and, for a new
- * password, also before it: see updateUser).
- */
-export const endSessions = async (target: Client | Journal, dn: string, spared?: string): Promise<void> => {
-  await writeSessions(target, dn, (uris) => raiseGeneration(uris, spared));
 };

@@ -17,11 +17,10 @@ import {
   type Filter,
 } from 'ldapts';
 import { assertion, isAssertionFailed } from './assertion.js';
-import { ADMIN_GROUP } from './auth.js';
-import { containerDN, entityDN, normalizeDN, OBJECT_CLASSES, parseEntityDN, sameDN, type EntityKind } from './dn.js';
+import { entityDN, normalizeDN, parseEntityDN, sameDN } from './dn.js';
 import { childDNs, MAX_OR_TERMS, readEntry, values } from './directory.js';
 import { badRequest, conflict } from './errors.js';
-import { placeholderMember } from './placeholder.js';
+import { ADMIN_GROUP, containerDN, type EntityKind, OBJECT_CLASSES, placeholderMember } from './layout.js';
 import { unique } from './validation.js';
 import { UNCHANGED, type Journal } from './writes.js';
 

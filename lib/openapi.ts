@@ -7,12 +7,13 @@
 import type { Access } from './auth.js';
 import { CertRemovalSchema, hostCertChange, HostCertAdditionSchema, userCertChange, UserCertAdditionSchema } from './certs.js';
 import { AuthkeysParamsSchema } from './authkeys.js';
-import { NAME_PATTERNS, type EntityKind } from './dn.js';
+import { NAME_PATTERNS } from './dn.js';
 import type { GroupJson } from './groups.js';
 import { GroupCreateSchema, GroupUpdateSchema } from './groups.js';
 import type { HostJson } from './hosts.js';
 import { HostCreateSchema, HostUpdateSchema } from './hosts.js';
 import { keyChange, KeyAdditionSchema, KeyRemovalSchema } from './keys.js';
+import type { EntityKind } from './layout.js';
 import { ListQuerySchema } from './listing.js';
 import { LoginSchema, type LoginResult } from './login.js';
 import { AuthprincParamsSchema, HostCertParamsSchema, UserCertParamsSchema } from './publiccerts.js';

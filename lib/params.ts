@@ -1,7 +1,8 @@
 // Path and query parameters, checked against the name allowlists before they reach a DN or filter.
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { isValidName, type EntityKind } from './dn.js';
+import { isValidName } from './dn.js';
 import { badRequest } from './errors.js';
+import type { EntityKind } from './layout.js';
 
 /** The `{name}` path parameter, URL-decoded by API Gateway; 400 unless it is a valid name. */
 export const pathName = (event: APIGatewayProxyEventV2, kind: EntityKind): string => {

@@ -5,8 +5,9 @@
 // withdrawn when another user holds the name too (as lib/keys.ts does for keyids).
 import { Attribute, Change, EqualityFilter, NoSuchAttributeError, OrFilter, type Client } from 'ldapts';
 import { searchChildren, value, values } from './directory.js';
-import { containerDN, sameDN } from './dn.js';
+import { sameDN } from './dn.js';
 import { apiError } from './errors.js';
+import { containerDN } from './layout.js';
 import { undo } from './writes.js';
 
 /** One of `names` that another user holds as login name or principal, and that user's name. */

@@ -10,13 +10,13 @@
 // and the host (the authkeys rule). Anything else is an empty answer (sshd then accepts no
 // principal), and nothing from the request but the login name it matched is ever echoed.
 import type { Client } from 'ldapts';
-import { ADMIN_GROUP } from './auth.js';
 import { isForHost, isLookupName, isUnexpired, readFacts, sharedGroups, type UserFacts } from './authkeys.js';
 import { certificateFacts, isCertificate } from './certs.js';
 import { readEntry, value, values } from './directory.js';
 import { entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues } from './hostcredentials.js';
 import { keyIdOf, storedValues, type StoredKey } from './keys.js';
+import { ADMIN_GROUP } from './layout.js';
 import { caHexOf, readCertificateRevocations, type CertificateRevocationFacts } from './revocations.js';
 import * as z from './zod.js';
 

@@ -17,12 +17,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AlreadyExistsError, EqualityFilter, NoSuchObjectError, OrFilter, type Client, type Entry } from 'ldapts';
 import { readEntry, searchChildren, value, values } from './directory.js';
+import { CONTAINER_OBJECT_CLASSES, REVOCATION_OBJECT_CLASS, REVOCATION_OBJECT_CLASSES, REVOCATIONS_CONTAINER, revocationsDN } from './layout.js';
 import { log } from './log.js';
 import { sha256OfFingerprint, writeKrl } from './krl.js';
 import { parseKeyBlob, parsePublicKey, SshKeyError } from './sshkeys.js';
 import { replace } from './writes.js';
-
-export const revocationsDN = (baseDN: string): string => `ou=revocations,${baseDN}`;
 
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
@@ -59,7 +58,7 @@ const markChanged = (client: Client, baseDN: string): Promise<void> =>
  */
 const addRevocation = async (client: Client, baseDN: string, cn: string, attributes: Record<string, string | string[]>): Promise<void> => {
   const dn = `cn=${cn},${revocationsDN(baseDN)}`;
-  const entry = { objectClass: ['top', 'device'], ...attributes };
+  const entry = { objectClass: REVOCATION_OBJECT_CLASSES, ...attributes };
   for (let attempt = 0; ; attempt += 1) {
     try {
       await client.add(dn, entry);
@@ -70,7 +69,7 @@ const addRevocation = async (client: Client, baseDN: string, cn: string, attribu
       if (!(error instanceof NoSuchObjectError) || attempt > 0) throw error;
     }
     try {
-      await client.add(revocationsDN(baseDN), { objectClass: ['top', 'organizationalUnit'], ou: 'revocations' });
+      await client.add(revocationsDN(baseDN), { objectClass: CONTAINER_OBJECT_CLASSES, ou: REVOCATIONS_CONTAINER });
     } catch (error) {
       if (!(error instanceof AlreadyExistsError)) throw error;
     }
@@ -99,7 +98,7 @@ export const revokeCertificate = async (client: Client, baseDN: string, revocati
   const ca = parseKeyBlob(revocation.ca);
   const caHex = caHexOf(revocation.ca);
   await addRevocation(client, baseDN, caCn(caHex), {
-    objectClass: ['top', 'device', 'ldapPublicKey'],
+    objectClass: [...REVOCATION_OBJECT_CLASSES, 'ldapPublicKey'],
     cn: caCn(caHex),
     sshPublicKey: `${ca.type} ${revocation.ca.toString('base64')}`,
   });
@@ -229,7 +228,7 @@ export const readRevocations = async (client: Client, baseDN: string): Promise<R
   const list: RevocationList = { keys: [], serials: new Map(), cas: new Map(), newest: 0 };
   let entries: Entry[];
   try {
-    entries = await searchChildren(client, revocationsDN(baseDN), new EqualityFilter({ attribute: 'objectClass', value: 'device' }), ['cn', 'sshPublicKey', 'createTimestamp'], { paged: true });
+    entries = await searchChildren(client, revocationsDN(baseDN), new EqualityFilter({ attribute: 'objectClass', value: REVOCATION_OBJECT_CLASS }), ['cn', 'sshPublicKey', 'createTimestamp'], { paged: true });
   } catch (error) {
     if (error instanceof NoSuchObjectError) return list;
     throw error;

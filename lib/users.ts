@@ -1,92 +1,42 @@
 // Users: the mapping between directory entries (Keyper's layout) and the API's JSON, the input
 // schemas, and the pure builders of entries and modifications. No I/O here but in the
-// small `*User` operations at the end, which lib's handlers call.
-import { BerWriter, Change, EqualityFilter, type Client, type Entry } from 'ldapts';
+// `*User` operations at the end, which lib's handlers call; they write keys (lib/keys.ts),
+// certificates (lib/certs.ts) and passwords (lib/passwords.ts) through those modules.
+import { Change, EqualityFilter, type Client, type Entry } from 'ldapts';
 import * as z from './zod.js';
 import { allOf, firstOf, readAttributes, searchChildren, value, values } from './directory.js';
-import { containerDN, diffDNs, entityDN, OBJECT_CLASSES, USER_NAME } from './dn.js';
-import { deletedMeanwhile, readCreated, readEntity } from './entities.js';
+import { diffDNs, entityDN, USER_NAME } from './dn.js';
+import { assertNameUnchanged, deletedMeanwhile, readCreated, readEntity } from './entities.js';
+import { containerDN, isProtectedUser, OBJECT_CLASSES, USER_OBJECT_CLASSES } from './layout.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { badRequest, forbidden } from './errors.js';
 import { LOCK_ATTRIBUTES, lockChanges, lockFacts, lockState, RELAX_RULES, UNLOCKED } from './locks.js';
 import { addMember, assertCanLeave, removeMember, resolveEntities } from './membership.js';
+import { changePassword, MAX_PASSWORD_LENGTH, password, PASSWORD_STATE, setPassword } from './passwords.js';
 import {
-  addKeyValue,
+  applyKeyPlan,
   assertNotRevoked,
-  deleteKeyValue,
   expiryAfter,
   initialKeyValues,
   keyChanges,
   planKeyChanges,
-  restoreKeyValue,
-  revokeRemovedKeys,
   splitStoredKeys,
   storedValues,
-  validitySeconds,
-  type KeyPlan,
   type NewKey,
   type StoredKey,
 } from './keys.js';
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, initialCertValues, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
-import { dnList, duration, durationUnit, MAX_PASSWORD_LENGTH, present, principals, text, unique } from './validation.js';
+import { dnList, present, principals, textField, unique } from './validation.js';
+import { duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring, type Journal } from './writes.js';
-
-export { parseStoredKeys, type StoredKey } from './keys.js';
 
 /** Attributes read for a user response (operational ones must be named). */
 export const USER_ATTRIBUTES = [
   'cn', 'uid', 'sn', 'givenName', 'displayName', 'mail', ...LOCK_ATTRIBUTES, 'memberOf', 'pseudonym', 'info', 'sshPublicKey', VERSION_ATTRIBUTE,
 ];
-
-export const USER_OBJECT_CLASSES = ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'];
-
-export interface Info {
-  duration: number;
-  durationUnit: 'Hours' | 'Days' | 'Weeks';
-}
-
-export const DEFAULT_INFO: Info = { duration: 1, durationUnit: 'Days' };
-
-/** Reads `info`, including Keyper's form where duration is a string; falls back to the default. */
-const readInfo = (raw: string | undefined): Info => {
-  try {
-    const parsed = z.object({ duration, durationUnit }).safeParse(JSON.parse(raw ?? ''));
-    return parsed.success ? parsed.data : DEFAULT_INFO;
-  } catch {
-    return DEFAULT_INFO;
-  }
-};
-
-/** Parsed `info` values: a directory holds few distinct ones, so each is read once per process. */
-const parsedInfo = new Map<string, Readonly<Info>>();
-
-/** `info` as readInfo reads it, from the cache when that value was read before. */
-export const parseInfo = (raw: string | undefined): Info => {
-  if (raw === undefined) return DEFAULT_INFO;
-  let info = parsedInfo.get(raw);
-  if (info === undefined) {
-    info = Object.freeze(readInfo(raw));
-    if (parsedInfo.size >= 1_000) parsedInfo.clear();
-    parsedInfo.set(raw, info);
-  }
-  return info;
-};
-
-/** Replaces duration/durationUnit in an existing `info` document, keeping any other keys. */
-export const mergeInfo = (raw: string | undefined, update: Partial<Info>): string => {
-  let current: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = JSON.parse(raw ?? '{}');
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) current = parsed as Record<string, unknown>;
-  } catch {
-    current = {};
-  }
-  const base = { duration: DEFAULT_INFO.duration, durationUnit: DEFAULT_INFO.durationUnit, ...current };
-  return JSON.stringify({ ...base, ...update });
-};
 
 export interface UserJson {
   dn: string;
@@ -103,7 +53,7 @@ export interface UserJson {
   memberOfs: string[];
   principal: string[];
   duration: number;
-  durationUnit: Info['durationUnit'];
+  durationUnit: Validity['durationUnit'];
   sshPublicKeys: StoredKey[];
   sshPublicCerts: StoredKey[];
 }
@@ -136,20 +86,14 @@ export const toUserJson = (entry: Entry): UserJson => {
   };
 };
 
-// Login refuses longer and blank passwords: setting one would lock its owner out.
-const password = z.string().check(
-  z.minLength(8, 'must be at least 8 characters'),
-  z.maxLength(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
-  z.refine((value) => value.trim() !== '', 'must not be blank'),
-);
 const mail = z.string().check(z.trim(), z.maxLength(254, 'must be at most 254 characters'), z.email('must be an email address'));
 
 const userFields = {
   userPassword: password,
   confirmPassword: z.string().check(z.maxLength(MAX_PASSWORD_LENGTH)),
-  givenName: text(100),
-  sn: text(100),
-  displayName: text(200),
+  givenName: textField(100),
+  sn: textField(100),
+  displayName: textField(200),
   mail,
   duration,
   durationUnit,
@@ -219,7 +163,7 @@ export const buildUserEntry = (input: UserCreate, keyValues: string[] = []): Rec
   ...present('displayName', input.displayName),
   ...present('mail', input.mail),
   pwdAttribute: 'userPassword',
-  info: JSON.stringify({ duration: input.duration, durationUnit: input.durationUnit }),
+  info: infoValue(input),
   ...(input.principal.length === 0 ? {} : { pseudonym: unique(input.principal) }),
   ...(keyValues.length === 0 ? {} : { sshPublicKey: keyValues }),
 });
@@ -231,29 +175,9 @@ export const buildUserChanges = (input: UserUpdate, currentInfo: string | undefi
     const v = input[attribute];
     if (v !== undefined) changes.push(replace(attribute, [v]));
   }
-  if (input.duration !== undefined || input.durationUnit !== undefined) {
-    const update: Partial<Info> = {};
-    if (input.duration !== undefined) update.duration = input.duration;
-    if (input.durationUnit !== undefined) update.durationUnit = input.durationUnit;
-    changes.push(replace('info', [mergeInfo(currentInfo, update)]));
-  }
+  const info = updatedInfo(input, currentInfo);
+  if (info !== undefined) changes.push(replace('info', [info]));
   return changes;
-};
-
-const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1';
-
-/** RFC 3062 PasswdModifyRequestValue: the directory hashes the password with its own scheme. */
-export const passwordModifyRequest = (dn: string, newPassword: string): Buffer => {
-  const writer = new BerWriter();
-  writer.startSequence();
-  writer.writeString(dn, 0x80);
-  writer.writeString(newPassword, 0x82);
-  writer.endSequence();
-  return writer.buffer;
-};
-
-export const setPassword = async (client: Client, dn: string, newPassword: string): Promise<void> => {
-  await client.exop(PASSWORD_MODIFY_OID, passwordModifyRequest(dn, newPassword));
 };
 
 // ---- operations (one directory connection, passed in by the handler) ----
@@ -263,7 +187,7 @@ export const userDN = (name: string, baseDN: string): string => entityDN('user',
 export const readUser = (client: Client, name: string, baseDN: string): Promise<Entry> => readEntity(client, 'user', name, baseDN, USER_ATTRIBUTES);
 
 /** How GET /api/users lists users (lib/listing.ts); ?q= matches a name, display name or mail prefix. */
-export const USER_LIST: ListSpec = { kind: 'user', objectClass: 'inetOrgPerson', attributes: USER_ATTRIBUTES, searchable: ['cn', 'displayName', 'mail'], toJson: toUserJson };
+export const USER_LIST: ListSpec = { kind: 'user', attributes: USER_ATTRIBUTES, searchable: ['cn', 'displayName', 'mail'], toJson: toUserJson };
 
 /** The memberOfs as the directory spells the groups' DNs, once each; 400 naming those that are not existing groups. */
 const resolveGroups = async (client: Client, groupDNs: string[], baseDN: string): Promise<string[]> => {
@@ -319,43 +243,6 @@ const signUserKeys = (keys: NewKey[], name: string, principal: string[], now: Da
   return signKeys(keys, { ca: cas.get('user'), type: 'user', keyId: name, principals: userPrincipals(name, principal), now, durationSeconds }, 'sshPublicCerts');
 };
 
-/** The validity that new keys get: the user's, as this request leaves it. */
-const validityAfter = (input: UserUpdate, currentInfo: string | undefined): Info => ({
-  ...parseInfo(currentInfo),
-  ...present('duration', input.duration),
-  ...present('durationUnit', input.durationUnit),
-});
-
-/**
- * Writes a key plan value by value as journal steps: deletions first (so a key removed and added
- * again in one request is not a duplicate), then additions. Each step's undo puts back or takes
- * out exactly its value, so a failure (a concurrent duplicate, a lost connection) undoes them all.
- * The revocations of the keys removed come at the end of the request (Journal.atEnd): never undone.
- */
-const applyKeyPlan = async (journal: Journal, dn: string, plan: KeyPlan, baseDN: string): Promise<void> => {
-  for (const { raw } of plan.remove) {
-    await journal.write(`delete a key of ${dn}`, (c) => deleteKeyValue(c, dn, raw), (c) => restoreKeyValue(c, dn, raw));
-  }
-  let current = plan.remaining;
-  for (const key of plan.add) current = (await addKeyValue(journal, dn, key, plan.dateExpire, current)).current;
-  journal.atEnd(`revoke the keys removed from ${dn}`, (c) => revokeRemovedKeys(c, baseDN, plan));
-};
-
-/** Attributes a password change touches: ppolicy clears the failure count and lock with it. */
-const PASSWORD_STATE = ['userPassword', ...LOCK_ATTRIBUTES];
-
-/**
- * Sets a password as a journal step whose undo puts back the stored hash, the lock and the failure
- * count, which ppolicy clears with every password change (Relax Rules: pwdFailureTime is
- * NO-USER-MODIFICATION). `before` holds the PASSWORD_STATE attributes.
- */
-const changePassword = (journal: Journal, before: Entry, newPassword: string): Promise<void> =>
-  journal.write(
-    `set the password of ${before.dn}`,
-    (c) => setPassword(c, before.dn, newPassword),
-    (c) => c.modify(before.dn, PASSWORD_STATE.map((attribute) => replace(attribute, values(before, attribute))), RELAX_RULES),
-  );
-
 /** Adds principals (checked against concurrent claims, lib/principals.ts) as a journal step. */
 const claimStep = (journal: Journal, dn: string, added: string[], baseDN: string): Promise<void> =>
   journal.write(`claim principals for ${dn}`, (c) => claimPrincipals(c, dn, added, baseDN), (c) => withdrawPrincipals(c, dn, added));
@@ -383,7 +270,7 @@ export const updateUser = async (
   baseDN: string,
   { endSessions, ifMatch, cas }: UpdateOptions = {},
 ): Promise<Entry> => {
-  if (input.cn !== undefined && input.cn !== name) throw badRequest('cn cannot be changed', { errors: { cn: 'cannot be changed' } });
+  assertNameUnchanged(input.cn, name);
   const current = await readEntity(client, 'user', name, baseDN, [...USER_ATTRIBUTES, ...PASSWORD_STATE]);
   requireVersion(client, current, OBJECT_CLASSES.user, `User ${name}`, ifMatch);
   const dn = current.dn;
@@ -395,7 +282,7 @@ export const updateUser = async (
           input.sshPublicKeys,
           wanted ?? values(current, 'memberOf'),
           storedValues(values(current, 'sshPublicKey')),
-          expiryAfter(new Date(), validityAfter(input, value(current, 'info'))),
+          expiryAfter(new Date(), updatedValidity(input, value(current, 'info'))),
         );
   if (keys !== undefined) await assertNotRevoked(client, baseDN, keys.add.map((key) => key.fingerprint), 'sshPublicKeys');
   const now = new Date();
@@ -409,7 +296,7 @@ export const updateUser = async (
     name,
     input.principal ?? values(current, 'pseudonym'),
     now,
-    validitySeconds(validityAfter(input, value(current, 'info'))),
+    validitySeconds(updatedValidity(input, value(current, 'info'))),
     cas,
   );
   const changes = buildUserChanges(input, value(current, 'info'));
@@ -443,14 +330,12 @@ export const updateUser = async (
   });
 };
 
-export const PROTECTED_USERS = new Set(['admin']);
-
 /**
  * Deletes a user after taking them out of their groups (so no group is left invalid) and off the
  * hosts they own (refint would do it too, but only after the delete has answered), all or nothing.
  */
 export const deleteUser = async (client: Client, name: string, baseDN: string): Promise<void> => {
-  if (PROTECTED_USERS.has(name)) throw forbidden(`User ${name} is protected and cannot be deleted`);
+  if (isProtectedUser(name)) throw forbidden(`User ${name} is protected and cannot be deleted`);
   const current = await readUser(client, name, baseDN);
   for (const group of values(current, 'memberOf')) await assertCanLeave(client, group, current.dn, baseDN);
   const owned = await searchChildren(client, containerDN('host', baseDN), new EqualityFilter({ attribute: 'owner', value: current.dn }), ['cn']);

@@ -9,7 +9,7 @@ import { badRequest } from './errors.js';
  * embeddings, overrides and isolates), which make one name look like another; and no U+FFFD or
  * lone surrogates, which is what invalid UTF-8 in a request body turns into.
  */
-export const text = (max: number) =>
+export const textField = (max: number) =>
   z.string().check(
     z.trim(),
     z.minLength(1, 'must not be empty'),
@@ -19,13 +19,16 @@ export const text = (max: number) =>
     z.regex(/^[^\uFFFD\p{Cs}]*$/u, 'must be valid UTF-8 (no U+FFFD, no lone surrogates)'),
   );
 
-/** Keyper's console sends numbers as strings ("30"); accept both, same range. */
-export const duration = z.pipe(
-  z.union([z.number(), z.pipe(z.string().check(z.regex(/^\d{1,3}$/, 'must be a whole number')), z.transform(Number))]),
-  z.number().check(z.int('must be a whole number'), z.gte(1, 'must be at least 1'), z.lte(500, 'must be at most 500')),
-);
-
-export const durationUnit = z.enum(['Hours', 'Days', 'Weeks'], { message: 'must be Hours, Days or Weeks' });
+/**
+ * A description field (groups and hosts). Keyper's console sends `null` for a field left empty, so
+ * null and blank mean "none": omitted on create, removed on update. A factory, like textField, so
+ * that bundles whose schemas have no description leave it out.
+ */
+export const descriptionField = () =>
+  z.pipe(
+    z.transform((v: unknown) => (typeof v === 'string' && v.trim() === '' ? null : v)),
+    z.nullable(textField(1024)),
+  );
 
 /** An SSH principal: what sshd compares with a certificate's principals or a login name. */
 export const principal = z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name'));
@@ -48,9 +51,6 @@ export const principals = z.array(principal).check(
     }
   },
 );
-
-/** The longest password accepted, when setting one and when logging in. */
-export const MAX_PASSWORD_LENGTH = 128;
 
 const dn = z.string().check(z.maxLength(1024, 'must be at most 1024 characters'));
 

@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { Attribute, Change, Client } from 'ldapts';
 import { entityDN } from '../lib/dn.js';
+import { GROUP_OBJECT_CLASSES, USER_OBJECT_CLASSES } from '../lib/layout.js';
 import { encodeCursor } from '../lib/listing.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
-import { USER_OBJECT_CLASSES } from '../lib/users.js';
 import { buildBundles } from './bundles.js';
 import { ed25519Line } from './sshkey-lines.js';
 
@@ -85,7 +85,7 @@ const seedBigGroup = async (setup: ListBenchSetup, count: number): Promise<strin
   await client.bind(setup.bind.dn, setup.bind.password);
   try {
     const dn = entityDN('group', BIG_GROUP, setup.baseDN);
-    await client.add(dn, { objectClass: ['top', 'groupOfNames'], cn: BIG_GROUP, member: members.slice(0, 1) });
+    await client.add(dn, { objectClass: GROUP_OBJECT_CLASSES, cn: BIG_GROUP, member: members.slice(0, 1) });
     // In slices: one modify of 20,000 values makes memberof write 20,000 entries in one operation.
     for (let i = 1; i < members.length; i += 2_000) {
       await client.modify(dn, [new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: members.slice(i, i + 2_000) }) })]);

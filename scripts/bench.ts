@@ -19,14 +19,15 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { Attribute, Change, Client } from 'ldapts';
 import { HOST_FACT_ATTRIBUTES, USER_FACT_ATTRIBUTES, userLookupFilter } from '../lib/authkeys.js';
 import { reloadConfig } from '../lib/config.js';
-import { containerDN, entityDN } from '../lib/dn.js';
+import { entityDN } from '../lib/dn.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
 import { readKrl } from '../lib/krl.js';
+import { containerDN, GROUP_OBJECT_CLASSES, HOST_OBJECT_CLASSES, USER_OBJECT_CLASSES } from '../lib/layout.js';
 import { buildKrl, readRevocations, revokeCertificate, revokeKey } from '../lib/revocations.js';
 import { generateCaKey } from '../lib/sshca.js';
 import { certificateValidity, randomSerial, signCertificate } from '../lib/sshcert.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
-import { USER_OBJECT_CLASSES } from '../lib/users.js';
+import { DEFAULT_VALIDITY, infoValue } from '../lib/validity.js';
 import { benchLists } from './bench-lists.js';
 import { benchBundles } from './bundles.js';
 import { startDirectory, type RunningDirectory } from './directory.js';
@@ -80,8 +81,8 @@ const seed = async (url: string, bind: { dn: string; password: string }): Promis
   const hosts = Array.from({ length: HOSTS }, (_, i) => i);
   await inParallel(url, bind, hosts, 8, async (client, i) => {
     const dn = entityDN('host', hostName(i), BASE_DN);
-    await client.add(dn, { objectClass: ['top', 'device', 'ldapPublicKey', 'extensibleObject'], cn: hostName(i), info: '{"duration": 1, "durationUnit": "Days"}' });
-    await client.add(entityDN('group', hostName(i), BASE_DN), { objectClass: ['top', 'groupOfNames'], cn: hostName(i), member: [dn] });
+    await client.add(dn, { objectClass: HOST_OBJECT_CLASSES, cn: hostName(i), info: infoValue(DEFAULT_VALIDITY) });
+    await client.add(entityDN('group', hostName(i), BASE_DN), { objectClass: GROUP_OBJECT_CLASSES, cn: hostName(i), member: [dn] });
   });
 
   const dateExpire = expiryAfter(new Date(), { duration: 30, durationUnit: 'Days' });

@@ -11,9 +11,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from 'ldapts';
+import { entityDN } from '../lib/dn.js';
+import {
+  ADMIN_GROUP,
+  ADMIN_USER,
+  CONTAINER_OBJECT_CLASSES,
+  CONTAINERS,
+  GROUP_OBJECT_CLASSES,
+  HOST_OBJECT_CLASSES,
+  HOSTS_GROUP,
+  placeholderMember,
+  USER_OBJECT_CLASSES,
+} from '../lib/layout.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
-import { placeholderMember } from '../lib/placeholder.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
+import { DEFAULT_VALIDITY, infoValue } from '../lib/validity.js';
 import { candidates, isExecutable } from './bootstrap.mjs';
 import { portInUse } from './ports.js';
 
@@ -252,15 +264,15 @@ interface SeedEntry {
 }
 
 /** Default validity of keys and certificates for seeded users and hosts. */
-const DEFAULT_INFO = JSON.stringify({ duration: 1, durationUnit: 'Days' });
+const DEFAULT_INFO = infoValue(DEFAULT_VALIDITY);
 
 /** Keyper's layout in creation order: parents first, members before the groups naming them. */
 function seedEntries(o: DirectoryOptions): SeedEntry[] {
   const base = o.baseDN;
   const user = (name: string, givenName: string, sn: string, password: string): SeedEntry => ({
-    dn: `cn=${name},ou=people,${base}`,
+    dn: entityDN('user', name, base),
     attributes: {
-      objectClass: ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'],
+      objectClass: USER_OBJECT_CLASSES,
       cn: name,
       uid: name,
       sn,
@@ -274,28 +286,28 @@ function seedEntries(o: DirectoryOptions): SeedEntry[] {
     },
   });
   const host = (name: string, description: string): SeedEntry => ({
-    dn: `cn=${name},ou=Hosts,${base}`,
-    attributes: { objectClass: ['top', 'device', 'ldapPublicKey', 'extensibleObject'], cn: name, description, info: DEFAULT_INFO },
+    dn: entityDN('host', name, base),
+    attributes: { objectClass: HOST_OBJECT_CLASSES, cn: name, description, info: DEFAULT_INFO },
   });
   const group = (name: string, description: string, members: string[]): SeedEntry => ({
-    dn: `cn=${name},ou=groups,${base}`,
+    dn: entityDN('group', name, base),
     attributes: {
-      objectClass: ['top', 'groupOfNames'],
+      objectClass: GROUP_OBJECT_CLASSES,
       cn: name,
       description,
       member: members.length > 0 ? members : [placeholderMember(base)],
     },
   });
-  const ou = (name: string): SeedEntry => ({ dn: `ou=${name},${base}`, attributes: { objectClass: ['top', 'organizationalUnit'], ou: name } });
+  const ou = (name: string): SeedEntry => ({ dn: `ou=${name},${base}`, attributes: { objectClass: CONTAINER_OBJECT_CLASSES, ou: name } });
 
   const demo = o.demo ?? true;
-  const admin = user('admin', 'Keyper', 'Admin', o.adminPassword);
+  const admin = user(ADMIN_USER, 'Keyper', 'Admin', o.adminPassword);
   // The protected admin has a policy of its own that never locks it (see the README's Lockouts).
   admin.attributes.pwdPolicySubentry = `cn=nolockout,ou=policies,${base}`;
   const users = [admin];
   if (demo) users.push(user('alice', 'Alice', 'Liddell', DEMO_PASSWORDS.alice), user('bob', 'Bob', 'Builder', DEMO_PASSWORDS.bob));
   const hosts = demo ? [host('web1', 'Demo web server'), host('web2', 'Demo web server')] : [];
-  const groups = [group('KeyperAdmins', 'Keyper administrators', [users[0]!.dn]), group('AllHosts', 'All hosts', hosts.map((h) => h.dn))];
+  const groups = [group(ADMIN_GROUP, 'Keyper administrators', [users[0]!.dn]), group(HOSTS_GROUP, 'All hosts', hosts.map((h) => h.dn))];
   if (demo) {
     // Users and a host in one group: the group through which alice's demo key opens web1.
     const demoServers = group(DEMO_KEY.group, 'Demo servers', [...users.slice(1).map((u) => u.dn), `cn=${DEMO_KEY.host},ou=Hosts,${base}`]);
@@ -320,9 +332,9 @@ function seedEntries(o: DirectoryOptions): SeedEntry[] {
     // LOCKOUT_DURATION_SECONDS too); the lock ends at the first bind after that.
     policy('default', { pwdLockout: 'TRUE', pwdMaxFailure: '5', pwdFailureCountInterval: '300', pwdLockoutDuration: '900' }),
     policy('nolockout', { pwdLockout: 'FALSE' }),
-    ou('people'),
-    ou('Hosts'),
-    ou('groups'),
+    ou(CONTAINERS.user),
+    ou(CONTAINERS.host),
+    ou(CONTAINERS.group),
     ...users,
     ...hosts,
     ...groups,

@@ -2,23 +2,25 @@
 // directory (so these tests do not depend on the hosts and groups API), changes to stored key
 // values the API cannot make (an expired dateExpire), and the authkeys request itself.
 import { Attribute, Change } from 'ldapts';
+import { GROUP_OBJECT_CLASSES, HOST_OBJECT_CLASSES, hostGroupDescription } from '../lib/layout.js';
+import { DEFAULT_VALIDITY, infoValue } from '../lib/validity.js';
 import { groupDN, hostDN, http, userDN, withManager, type Reply } from './helpers.js';
 
 /** A host entry as the hosts API creates it, with its own group of the same name. */
 export const addHost = async (name: string): Promise<void> => {
   await withManager(async (client) => {
     await client.add(hostDN(name), {
-      objectClass: ['top', 'device', 'ldapPublicKey', 'extensibleObject'],
+      objectClass: HOST_OBJECT_CLASSES,
       cn: name,
       description: 'authkeys test host',
-      info: JSON.stringify({ duration: 1, durationUnit: 'Days' }),
+      info: infoValue(DEFAULT_VALIDITY),
     });
-    await client.add(groupDN(name), { objectClass: ['top', 'groupOfNames'], cn: name, description: `${name} Autocreated Group`, member: [hostDN(name)] });
+    await client.add(groupDN(name), { objectClass: GROUP_OBJECT_CLASSES, cn: name, description: hostGroupDescription(name), member: [hostDN(name)] });
   });
 };
 
 export const addGroup = (name: string, members: string[]): Promise<void> =>
-  withManager((client) => client.add(groupDN(name), { objectClass: ['top', 'groupOfNames'], cn: name, description: 'authkeys test group', member: members }));
+  withManager((client) => client.add(groupDN(name), { objectClass: GROUP_OBJECT_CLASSES, cn: name, description: 'authkeys test group', member: members }));
 
 /** Deletes entries, ignoring those already gone (cleanup after a failed test). */
 export const deleteEntries = (dns: string[]): Promise<void> =>

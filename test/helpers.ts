@@ -4,13 +4,15 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { Client } from 'ldapts';
 import { expect, inject } from 'vitest';
+import { containerDN } from '../lib/layout.js';
 
 export const env = (): Record<string, string> => inject('env');
 export const apiUrl = (): string => inject('apiUrl');
 export const baseDN = (): string => env().LDAP_BASE_DN!;
-export const userDN = (name: string): string => `cn=${name},ou=people,${baseDN()}`;
-export const groupDN = (name: string): string => `cn=${name},ou=groups,${baseDN()}`;
-export const hostDN = (name: string): string => `cn=${name},ou=Hosts,${baseDN()}`;
+// Not escaped, unlike lib/dn.ts's entityDN: tests build DNs of hostile names on purpose.
+export const userDN = (name: string): string => `cn=${name},${containerDN('user', baseDN())}`;
+export const groupDN = (name: string): string => `cn=${name},${containerDN('group', baseDN())}`;
+export const hostDN = (name: string): string => `cn=${name},${containerDN('host', baseDN())}`;
 export const ADMIN_PASSWORD = 'keyper-admin';
 
 export interface EventInput {

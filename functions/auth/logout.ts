@@ -3,7 +3,7 @@
 // every session of the caller.
 import { config } from '../../lib/config.js';
 import { json, route } from '../../lib/handler.js';
-import { endSessions, revokeSession } from '../../lib/login.js';
+import { endSessions, revokeSession } from '../../lib/logout.js';
 import { queryFlag } from '../../lib/params.js';
 
 export const handler = route({ access: 'session' }, async ({ client, event, caller }) => {

@@ -8,7 +8,8 @@ import { config } from '../../lib/config.js';
 import { ifMatch, withETag } from '../../lib/etags.js';
 import { forbidden } from '../../lib/errors.js';
 import { json, route } from '../../lib/handler.js';
-import { assertCurrentPassword, endSessions } from '../../lib/login.js';
+import { assertCurrentPassword } from '../../lib/login.js';
+import { endSessions } from '../../lib/logout.js';
 import { pathName } from '../../lib/params.js';
 import { SELF_SERVICE_FIELDS, toUserJson, updateUser, UserUpdateSchema } from '../../lib/users.js';
 

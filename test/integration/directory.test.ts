@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Attribute, Change, Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { placeholderMember } from '../../lib/placeholder.js';
+import { placeholderMember } from '../../lib/layout.js';
 import { DEMO_PASSWORDS, startDirectory, type DirectoryOptions, type RunningDirectory } from '../../scripts/directory.js';
 import { freePort, portInUse } from '../../scripts/ports.js';
 

@@ -10,7 +10,7 @@ import { handler as updateGroup } from '../../functions/groups/update.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import type { GroupJson } from '../../lib/groups.js';
-import { placeholderMember } from '../../lib/placeholder.js';
+import { placeholderMember } from '../../lib/layout.js';
 import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf, expectRefusedWithoutChange } from '../helpers.js';
 
 

@@ -10,8 +10,8 @@ import { handler as createHost } from '../../functions/hosts/create.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as updateUser } from '../../functions/users/update.js';
+import { MAX_PASSWORD_LENGTH } from '../../lib/passwords.js';
 import { parsePublicKey } from '../../lib/sshkeys.js';
-import { MAX_PASSWORD_LENGTH } from '../../lib/validation.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
 import {
   ADMIN_PASSWORD,

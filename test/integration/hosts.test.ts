@@ -18,7 +18,7 @@ import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as updateUser } from '../../functions/users/update.js';
 import type { GroupJson } from '../../lib/groups.js';
 import type { HostJson } from '../../lib/hosts.js';
-import { placeholderMember } from '../../lib/placeholder.js';
+import { placeholderMember } from '../../lib/layout.js';
 import { ADMIN_PASSWORD, baseDN, groupDN, hostDN, invoke, snapshot, uniqueName, userDN, withManager, type Reply, tokenOf, expectRefusedWithoutChange } from '../helpers.js';
 
 

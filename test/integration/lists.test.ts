@@ -21,6 +21,7 @@ import { handler as listUsers } from '../../functions/users/list.js';
 import { handler as authkeys } from '../../functions/public/authkeys.js';
 import { reloadConfig } from '../../lib/config.js';
 import { withDirectory } from '../../lib/directory.js';
+import { USER_OBJECT_CLASSES } from '../../lib/layout.js';
 import { nameKey, readAll } from '../../lib/listing.js';
 import { USER_LIST } from '../../lib/users.js';
 import { startDirectory, type RunningDirectory } from '../../scripts/directory.js';
@@ -77,7 +78,7 @@ const addUsers = (names: string[]): Promise<void> =>
   withManager(async (client) => {
     for (const cn of names) {
       await client.add(userDN(cn), {
-        objectClass: ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'],
+        objectClass: USER_OBJECT_CLASSES,
         cn, uid: cn, sn: 'List', givenName: cn, displayName: `Display ${cn}`, mail: `${cn}@mail.example.org`, pwdAttribute: 'userPassword',
       });
     }
@@ -274,7 +275,7 @@ describe('a directory with sorted views (sssvlv)', () => {
         const churn = withLocal(views!.url, async (client) => {
           for (let i = 0; walking && i < 100; i += 1) {
             await addAll(client, [`v${String(i % 41).padStart(2, '0')}y${round}`]);
-            await client.del(userDNIn(`v${String(i % 41).padStart(2, '0')}y${round}`)).catch(() => undefined);
+            await client.del(userDN(`v${String(i % 41).padStart(2, '0')}y${round}`)).catch(() => undefined);
           }
         });
         const seen = (await walk(listUsers, '/api/users', 3, {}, token).finally(() => (walking = false))).names;
@@ -300,7 +301,7 @@ describe('indexes', () => {
       const token = await tokenOf('admin', ADMIN_PASSWORD);
       const users = Array.from({ length: 70 }, (_, i) => `ix${i}`);
       await withLocal(traced!.url, (client) => addAll(client, users));
-      const people = users.map((cn) => `cn=${cn},ou=people,${baseDN()}`);
+      const people = users.map(userDN);
       const ok = (reply: Reply) => expect(reply.status, reply.text).toBeLessThan(300);
       ok(await invoke(createGroup, { method: 'POST', route: '/api/groups', token, json: { cn: 'ixg', members: people.slice(0, 3) } }));
       ok(await invoke(updateGroup, { method: 'PUT', route: '/api/groups/{name}', pathParameters: { name: 'ixg' }, token, json: { members: people } }));
@@ -379,8 +380,6 @@ describe('a directory with limits on its service account', () => {
 
 // ---- helpers for private directories ----
 
-const userDNIn = (cn: string): string => `cn=${cn},ou=people,${baseDN()}`;
-
 const withLocal = async <T>(url: string, work: (client: Client) => Promise<T>): Promise<T> => {
   const client = new Client({ url, timeout: 10_000, connectTimeout: 2_000 });
   await client.bind(env().LDAP_BIND_DN!, env().LDAP_BIND_PASSWORD!);
@@ -393,6 +392,6 @@ const withLocal = async <T>(url: string, work: (client: Client) => Promise<T>): 
 
 const addAll = async (client: Client, names: string[]): Promise<void> => {
   for (const cn of names) {
-    await client.add(userDNIn(cn), { objectClass: ['top', 'inetOrgPerson', 'ldapPublicKey', 'pwdPolicy', 'extensibleObject'], cn, uid: cn, sn: 'V', pwdAttribute: 'userPassword' });
+    await client.add(userDN(cn), { objectClass: USER_OBJECT_CLASSES, cn, uid: cn, sn: 'V', pwdAttribute: 'userPassword' });
   }
 };

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as updateUser } from '../../functions/users/update.js';
+import { containerDN } from '../../lib/layout.js';
 import { ADMIN_PASSWORD, baseDN, expectRefusedWithoutChange, invoke, uniqueName, withManager, type Reply, tokenOf } from '../helpers.js';
 
 let admin: string;
@@ -30,7 +31,7 @@ const scratch = async (extra: Record<string, unknown> = {}): Promise<string> => 
 /** Every user holding `name` as cn or principal, as LDAP compares (ignoring case). */
 const holders = (name: string): Promise<string[]> =>
   withManager(async (client) => {
-    const { searchEntries } = await client.search(`ou=people,${baseDN()}`, { scope: 'one', filter: `(|(cn=${name})(pseudonym=${name}))`, attributes: ['cn'] });
+    const { searchEntries } = await client.search(containerDN('user', baseDN()), { scope: 'one', filter: `(|(cn=${name})(pseudonym=${name}))`, attributes: ['cn'] });
     return searchEntries.map((entry) => String(entry.cn)).sort();
   });
 

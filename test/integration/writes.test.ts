@@ -16,6 +16,7 @@ import { handler as updateHost } from '../../functions/hosts/update.js';
 import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as updateUser } from '../../functions/users/update.js';
+import { revocationsDN } from '../../lib/layout.js';
 import { parsePublicKey } from '../../lib/sshkeys.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
 import { cutEverywhere, useProxy, type Proxied } from '../cuts.js';
@@ -87,7 +88,7 @@ describe('users', () => {
         await removeUser(cn);
         // Removing the old key revoked it for good: only the directory manager can take that back.
         await withManager(async (client) => {
-          const revoked = await client.search(`ou=revocations,${baseDN()}`, { scope: 'one', filter: new EqualityFilter({ attribute: 'description', value: parsePublicKey(oldKey).fingerprint }) });
+          const revoked = await client.search(revocationsDN(baseDN()), { scope: 'one', filter: new EqualityFilter({ attribute: 'description', value: parsePublicKey(oldKey).fingerprint }) });
           for (const entry of revoked.searchEntries) await client.del(entry.dn);
         });
         await setup();
@@ -196,7 +197,7 @@ describe('hosts', () => {
         await removeHost(cn);
         // The certificate removed was revoked for good, its key with it: only the directory manager can take that back.
         await withManager(async (client) => {
-          const revoked = await client.search(`ou=revocations,${baseDN()}`, { scope: 'one', filter: new EqualityFilter({ attribute: 'description', value: parsePublicKey(oldKey).fingerprint }) });
+          const revoked = await client.search(revocationsDN(baseDN()), { scope: 'one', filter: new EqualityFilter({ attribute: 'description', value: parsePublicKey(oldKey).fingerprint }) });
           for (const entry of revoked.searchEntries) await client.del(entry.dn);
         });
         await setup();

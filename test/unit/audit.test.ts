@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { audit, identities, passwordModifyTarget } from '../../lib/audit.js';
 import { newHostCredential } from '../../lib/hostcredentials.js';
 import { parsePublicKey } from '../../lib/sshkeys.js';
-import { passwordModifyRequest } from '../../lib/users.js';
+import { passwordModifyRequest } from '../../lib/passwords.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
 import { captureLines } from '../log-lines.js';
 

@@ -3,9 +3,9 @@
 import { Attribute, type Change } from 'ldapts';
 import { describe, expect, it } from 'vitest';
 import { HOST_NAME, MAX_NAME_LENGTH, parseEntityDN } from '../../lib/dn.js';
-import { buildGroupEntry, GroupCreateSchema, GroupUpdateSchema, isProtectedGroup, toGroupJson } from '../../lib/groups.js';
+import { buildGroupEntry, GroupCreateSchema, GroupUpdateSchema, toGroupJson } from '../../lib/groups.js';
 import { buildHostChanges, buildHostEntry, HostCreateSchema, HostUpdateSchema, toHostJson } from '../../lib/hosts.js';
-import { placeholderMember } from '../../lib/placeholder.js';
+import { isProtectedGroup, placeholderMember } from '../../lib/layout.js';
 
 const BASE = 'dc=keyper,dc=example,dc=org';
 const PLACEHOLDER = placeholderMember(BASE);

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { attributesOf, value, values } from '../../lib/directory.js';
 import { diffDNs } from '../../lib/dn.js';
 import { isApiError } from '../../lib/errors.js';
+import { placeholderMember } from '../../lib/layout.js';
 import { decodeCursor, encodeCursor, nameKey, parseListQuery, rdnValue } from '../../lib/listing.js';
 import { realMembers } from '../../lib/membership.js';
-import { placeholderMember } from '../../lib/placeholder.js';
 import { GroupUpdateSchema } from '../../lib/groups.js';
 import { parseInput } from '../../lib/validation.js';
 

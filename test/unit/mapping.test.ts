@@ -6,8 +6,8 @@ import { budgetFor, OutOfTimeError, RESPONSE_MARGIN_MS } from '../../lib/budget.
 import { ConnectionLostError } from '../../lib/directory.js';
 import { apiError, toApiError } from '../../lib/errors.js';
 import { expiredRevocations, isRevoked, parseRevocation, revocationValue } from '../../lib/sessions.js';
-import { buildUserEntry, mergeInfo, parseInfo, toUserJson, UserCreateSchema } from '../../lib/users.js';
-import { duration } from '../../lib/validation.js';
+import { buildUserEntry, toUserJson, UserCreateSchema } from '../../lib/users.js';
+import { duration, mergeInfo, parseInfo } from '../../lib/validity.js';
 
 const BASE = 'dc=keyper,dc=example,dc=org';
 
