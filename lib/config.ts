@@ -8,7 +8,7 @@ const flag = z.pipe(z._default(z.enum(['true', 'false', '']), ''), z.transform((
 
 const EnvSchema = z.object({
   STAGE: z._default(z.string().check(z.minLength(1)), 'local'),
-  LDAP_URL: z.string().check(z.regex(/^\s*ldaps?:\/\/[^\s/,]+\/?\s*(,\s*ldaps?:\/\/[^\s/,]+\/?\s*)*$/, 'must look like ldap://host:port or ldaps://host:port, or a comma-separated list of these')),
+  LDAP_URL: z.string().check(z.regex(/^ *ldaps?:\/\/[^\s/,]+\/? *(, *ldaps?:\/\/[^\s/,]+\/? *)*$/, 'must be ldap:// or ldaps://host:port URLs, comma-separated')),
   LDAP_STARTTLS: flag,
   LDAP_CA_FILE: z._default(z.string(), ''),
   LDAP_TLS_INSECURE: flag,
@@ -83,24 +83,25 @@ const tokenSecret = (stage: string, secret: string | undefined): Uint8Array => {
  * checking may only be turned off on the local stage. The CA file is read here, once.
  */
 const parseLdapTransport = (e: { STAGE: string; LDAP_URL: string; LDAP_STARTTLS: boolean; LDAP_CA_FILE: string; LDAP_TLS_INSECURE: boolean }) => {
-  const urls = [...new Set(e.LDAP_URL.split(',').map((url) => url.trim()))];
+  const urls = Object.freeze([...new Set(e.LDAP_URL.split(',').map((url) => url.trim()))]);
   const ldaps = urls.some((url) => url.startsWith('ldaps:'));
-  if (ldaps && e.LDAP_STARTTLS) throw new ConfigError('LDAP_STARTTLS: StartTLS cannot be used with ldaps:// URLs (they are TLS already)');
   const tls = ldaps || e.LDAP_STARTTLS;
-  if (e.LDAP_TLS_INSECURE && !LOCAL_STAGES.has(e.STAGE)) throw new ConfigError(`LDAP_TLS_INSECURE: refused outside the local stage (stage "${e.STAGE}")`);
-  for (const [name, set] of [['LDAP_CA_FILE', e.LDAP_CA_FILE !== ''], ['LDAP_TLS_INSECURE', e.LDAP_TLS_INSECURE]] as const) {
-    if (set && !tls) throw new ConfigError(`${name}: no connection uses TLS (use ldaps:// URLs or LDAP_STARTTLS=true)`);
-  }
+  const refuse = (why: string): never => {
+    throw new ConfigError(why);
+  };
+  if (ldaps && e.LDAP_STARTTLS) refuse('LDAP_STARTTLS: not with ldaps:// URLs');
+  if (e.LDAP_TLS_INSECURE && !LOCAL_STAGES.has(e.STAGE)) refuse(`LDAP_TLS_INSECURE: refused outside the local stage (stage "${e.STAGE}")`);
+  if (!tls && (e.LDAP_CA_FILE || e.LDAP_TLS_INSECURE)) refuse(`${e.LDAP_CA_FILE ? 'LDAP_CA_FILE' : 'LDAP_TLS_INSECURE'}: set, but no URL is ldaps:// and LDAP_STARTTLS is off`);
   let ca: string | undefined;
-  if (e.LDAP_CA_FILE !== '') {
+  if (e.LDAP_CA_FILE) {
     try {
       ca = readFileSync(e.LDAP_CA_FILE, 'utf8');
     } catch (error) {
-      throw new ConfigError(`LDAP_CA_FILE: cannot read ${e.LDAP_CA_FILE} (${(error as Error).message})`);
+      refuse(`LDAP_CA_FILE: ${(error as Error).message}`);
     }
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`LDAP_CA_FILE: ${e.LDAP_CA_FILE} holds no PEM certificate`);
+    if (!ca?.includes('-----BEGIN CERTIFICATE-----')) refuse(`LDAP_CA_FILE: no PEM certificate in ${e.LDAP_CA_FILE}`);
   }
-  return { urls: Object.freeze(urls), startTls: e.LDAP_STARTTLS, ...(ca === undefined ? {} : { ca }), tlsInsecure: e.LDAP_TLS_INSECURE };
+  return { urls, startTls: e.LDAP_STARTTLS, ...(ca === undefined ? {} : { ca }), tlsInsecure: e.LDAP_TLS_INSECURE };
 };
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
