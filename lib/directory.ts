@@ -116,9 +116,9 @@ export class DirectoryClient extends Client {
   constructor(
     readonly ldap: LdapConfig,
     readonly credentials: Credentials,
-    readonly budget: Budget = UNLIMITED,
     /** One of ldap.urls: the server this connection goes to. */
-    readonly url: string = ldap.urls[0] ?? ldap.url,
+    readonly url: string,
+    readonly budget: Budget = UNLIMITED,
   ) {
     // TLS options only for ldaps://: given with ldap:// they would make ldapts speak TLS at once.
     const ldaps = url.startsWith('ldaps:');
@@ -247,7 +247,7 @@ const unbindQuietly = async (client: Client): Promise<void> => {
 export const openDirectory = async (ldap: LdapConfig, credentials: Credentials, budget: Budget = UNLIMITED): Promise<DirectoryClient> => {
   let failure: unknown;
   for (const url of ldap.urls) {
-    const client = new DirectoryClient(ldap, credentials, budget, url);
+    const client = new DirectoryClient(ldap, credentials, url, budget);
     try {
       await client.bind(credentials.dn, credentials.password);
       return client;

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InvalidCredentialsError } from 'ldapts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { handler as createHost } from '../../functions/hosts/create.js';
+import { handler as deleteHost } from '../../functions/hosts/delete.js';
 import { handler as getUser } from '../../functions/users/get.js';
 import { OutOfTimeError } from '../../lib/budget.js';
 import { parseConfig, reloadConfig, type LdapConfig } from '../../lib/config.js';
@@ -16,8 +18,9 @@ import { DirectoryTlsError, withDirectory, type Credentials } from '../../lib/di
 import { toApiError } from '../../lib/errors.js';
 import { startDirectory, type RunningDirectory } from '../../scripts/directory.js';
 import { freePort } from '../../scripts/ports.js';
+import { cutEverywhere } from '../cuts.js';
 import { startFaultProxy, type FaultProxy } from '../fault-proxy.js';
-import { ADMIN_PASSWORD, baseDN, directoryUrl, env, invoke, tokenOf } from '../helpers.js';
+import { ADMIN_PASSWORD, baseDN, directoryUrl, env, invoke, tokenOf, uniqueName } from '../helpers.js';
 
 const tls = () => inject('tls');
 const CLEAR = { LDAP_URL: '', LDAP_STARTTLS: '', LDAP_CA_FILE: '', LDAP_TLS_INSECURE: '' };
@@ -78,7 +81,9 @@ beforeEach(() => {
   lines = [];
   level = process.env.LOG_LEVEL;
   process.env.LOG_LEVEL = 'warn';
-  vi.spyOn(console, 'error').mockImplementation((line: unknown) => void lines.push(JSON.parse(String(line)) as Record<string, unknown>));
+  vi.spyOn(console, 'error').mockImplementation((line: unknown) => {
+    if (String(line).startsWith('{')) lines.push(JSON.parse(String(line)) as Record<string, unknown>);
+  });
 });
 
 afterEach(() => {
@@ -180,17 +185,43 @@ describe('several directory servers', () => {
   it('answers 503 when every server fails, having tried each in turn', async () => {
     const admin = await tokenOf('admin', ADMIN_PASSWORD);
     const dead = [`ldap://127.0.0.1:${await freePort()}`, `ldap://127.0.0.1:${silentPort}`];
-    const saved = { LDAP_URL: process.env.LDAP_URL, LDAP_CONNECT_TIMEOUT_MS: process.env.LDAP_CONNECT_TIMEOUT_MS };
-    Object.assign(process.env, { LDAP_URL: dead.join(','), LDAP_CONNECT_TIMEOUT_MS: '300' });
-    reloadConfig();
-    try {
+    await withEnv({ LDAP_URL: dead.join(','), LDAP_CONNECT_TIMEOUT_MS: '300' }, async () => {
       const reply = await invoke(getUser, { method: 'GET', route: '/api/users/{name}', pathParameters: { name: 'alice' }, token: admin });
       expect(reply.status).toBe(503);
       expect(reply.body).toEqual({ msg: 'Directory unavailable' });
       expect(failedUrls()).toEqual(dead);
-    } finally {
-      Object.assign(process.env, saved);
-      reloadConfig();
-    }
+    });
+  });
+
+  it('undoes a write cut half-way over a second connection to the server that took it, not the first listed', async () => {
+    const admin = await tokenOf('admin', ADMIN_PASSWORD);
+    const cn = uniqueName('tlshost');
+    // A short operation timeout, as test/cuts.ts expects of a stalled connection.
+    await withEnv({ LDAP_URL: `ldap://127.0.0.1:${await freePort()},${proxy.url}`, LDAP_TIMEOUT_MS: '500' }, async () => {
+      const messages = await cutEverywhere(proxy, {
+        send: (context) => invoke(createHost, { method: 'POST', route: '/api/hosts', token: admin, json: { cn, description: 'failover test', owners: [] } }, context),
+        revert: async () => {
+          const reply = await invoke(deleteHost, { method: 'DELETE', route: '/api/hosts/{name}', pathParameters: { name: cn }, token: admin });
+          expect(reply.status, reply.text).toBe(200);
+        },
+      }, ['drop']);
+      expect(messages.filter((m) => m.write).length).toBeGreaterThan(1);
+    });
   });
 });
+
+/** Runs `work` with these environment variables, the configuration read again before and after. */
+const withEnv = async (changes: Record<string, string>, work: () => Promise<void>): Promise<void> => {
+  const saved = Object.fromEntries(Object.keys(changes).map((key) => [key, process.env[key]]));
+  Object.assign(process.env, changes);
+  reloadConfig();
+  try {
+    await work();
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    reloadConfig();
+  }
+};
