@@ -3,7 +3,7 @@
 // (scripts/ca.ts); stops them after. slapd also speaks TLS (StartTLS, and ldaps:// on a second
 // port) with a certificate of a test CA made now (scripts/testtls.ts). How the service reaches it
 // is chosen by TEST_LDAP_MODE: `plain` (the default), `ldaps` or `starttls` (with LDAP_CA_FILE the
-// test CA); TEST_LDAP_DEAD_FIRST=true lists a port where nothing listens first in LDAP_URL.
+// test CA); TEST_LDAP_DEAD_FIRST=true lists a port where nothing listens (1) first in LDAP_URL.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ const serviceLdap = async (directory: { url: string; ldapsUrl: string; caFile: s
   const mode = process.env.TEST_LDAP_MODE || 'plain';
   if (!(MODES as readonly string[]).includes(mode)) throw new Error(`TEST_LDAP_MODE must be one of ${MODES.join(', ')}, not ${mode}`);
   const url = mode === 'ldaps' ? directory.ldapsUrl : directory.url;
-  const dead = process.env.TEST_LDAP_DEAD_FIRST === 'true' ? [`${mode === 'ldaps' ? 'ldaps' : 'ldap'}://127.0.0.1:${await freePort()}`] : [];
+  const dead = process.env.TEST_LDAP_DEAD_FIRST === 'true' ? [`${mode === 'ldaps' ? 'ldaps' : 'ldap'}://127.0.0.1:1`] : [];
   return {
     LDAP_URL: [...dead, url].join(','),
     ...(mode === 'plain' ? {} : { LDAP_CA_FILE: directory.caFile }),

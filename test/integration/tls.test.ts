@@ -149,7 +149,7 @@ describe.each(['ldaps', 'starttls'] as const)('TLS to the directory over %s', (m
 
 describe('several directory servers', () => {
   it('moves past a port where nothing listens to the next server, and logs the one that failed', async () => {
-    const dead = `ldap://127.0.0.1:${await freePort()}`;
+    const dead = 'ldap://127.0.0.1:1';
     const ldap = ldapWith({ LDAP_URL: `${dead}, ${proxy.url}` });
     expect(ldap.urls).toEqual([dead, proxy.url]);
     expect(await readBase(ldap)).toBe(proxy.url);
@@ -184,7 +184,7 @@ describe('several directory servers', () => {
 
   it('answers 503 when every server fails, having tried each in turn', async () => {
     const admin = await tokenOf('admin', ADMIN_PASSWORD);
-    const dead = [`ldap://127.0.0.1:${await freePort()}`, `ldap://127.0.0.1:${silentPort}`];
+    const dead = ['ldap://127.0.0.1:1', `ldap://127.0.0.1:${silentPort}`];
     await withEnv({ LDAP_URL: dead.join(','), LDAP_CONNECT_TIMEOUT_MS: '300' }, async () => {
       const reply = await invoke(getUser, { method: 'GET', route: '/api/users/{name}', pathParameters: { name: 'alice' }, token: admin });
       expect(reply.status).toBe(503);
@@ -197,7 +197,7 @@ describe('several directory servers', () => {
     const admin = await tokenOf('admin', ADMIN_PASSWORD);
     const cn = uniqueName('tlshost');
     // A short operation timeout, as test/cuts.ts expects of a stalled connection.
-    await withEnv({ LDAP_URL: `ldap://127.0.0.1:${await freePort()},${proxy.url}`, LDAP_TIMEOUT_MS: '500' }, async () => {
+    await withEnv({ LDAP_URL: `ldap://127.0.0.1:1,${proxy.url}`, LDAP_TIMEOUT_MS: '500' }, async () => {
       const messages = await cutEverywhere(proxy, {
         send: (context) => invoke(createHost, { method: 'POST', route: '/api/hosts', token: admin, json: { cn, description: 'failover test', owners: [] } }, context),
         revert: async () => {
