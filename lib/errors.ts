@@ -36,7 +36,7 @@ export const isApiError = (error: unknown): error is ApiError =>
   error instanceof Error && 'body' in error && 'statusCode' in error;
 
 /** Errors raised while reaching the directory at all (refused, reset, DNS, timeouts, time up, TLS refused). */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EDIRECTORYTLS']);
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EDIRECTORYTLS']);
 
 export const isDirectoryUnavailable = (error: unknown): boolean => {
   if (!(error instanceof Error)) return false;

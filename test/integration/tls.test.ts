@@ -148,8 +148,10 @@ describe.each(['ldaps', 'starttls'] as const)('TLS to the directory over %s', (m
 });
 
 describe('several directory servers', () => {
-  it('moves past a port where nothing listens to the next server, and logs the one that failed', async () => {
-    const dead = 'ldap://127.0.0.1:1';
+  it.each([
+    ['a port where nothing listens', 'ldap://127.0.0.1:1'],
+    ['a name that does not resolve', 'ldap://no-such-host.invalid:389'],
+  ])('moves past %s to the next server, and logs the one that failed', async (_, dead) => {
     const ldap = ldapWith({ LDAP_URL: `${dead}, ${proxy.url}` });
     expect(ldap.urls).toEqual([dead, proxy.url]);
     expect(await readBase(ldap)).toBe(proxy.url);
