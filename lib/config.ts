@@ -1,15 +1,20 @@
 // Configuration from the environment, validated once per cold start (first use) and frozen.
 // A missing or malformed variable fails with a message that names it.
+import { readFileSync } from 'node:fs';
 import * as z from './zod.js';
 
 const positiveInt = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
+const flag = z.pipe(z._default(z.enum(['true', 'false', '']), ''), z.transform((value) => value === 'true'));
 
 /** SECRETS_CACHE_SECONDS, also read by lib/cakeys.ts. */
 export const secretsCacheSeconds = positiveInt(300);
 
 const EnvSchema = z.object({
   STAGE: z._default(z.string().check(z.minLength(1)), 'local'),
-  LDAP_URL: z.string().check(z.regex(/^ldaps?:\/\/[^\s/]+\/?$/, 'must look like ldap://host:port or ldaps://host:port')),
+  LDAP_URL: z.string().check(z.regex(/^ *ldaps?:\/\/[^\s/,]+\/? *(, *ldaps?:\/\/[^\s/,]+\/? *)*$/, 'must be ldap:// or ldaps://host:port URLs, comma-separated')),
+  LDAP_STARTTLS: flag,
+  LDAP_CA_FILE: z._default(z.string(), ''),
+  LDAP_TLS_INSECURE: flag,
   LDAP_BASE_DN: z.string().check(z.regex(/^[a-zA-Z]+=[^,]+(,[a-zA-Z]+=[^,]+)*$/, 'must be a DN such as dc=example,dc=org')),
   LDAP_BIND_DN: z.string().check(z.minLength(3, 'must be the service account DN')),
   LDAP_BIND_PASSWORD: z.optional(z.string()),
@@ -27,7 +32,16 @@ const EnvSchema = z.object({
 });
 
 export interface LdapConfig {
+  /** LDAP_URL as given (one URL or a list): names the directory, e.g. in caches. */
   readonly url: string;
+  /** The servers to try in turn (lib/directory.ts): the next one when a server cannot be reached. */
+  readonly urls: readonly string[];
+  /** Upgrade ldap:// connections with StartTLS before the bind. */
+  readonly startTls: boolean;
+  /** PEM certificates trusted instead of Node's bundled CAs (LDAP_CA_FILE's contents). */
+  readonly ca?: string;
+  /** Accept any server certificate (local stage only). */
+  readonly tlsInsecure: boolean;
   readonly baseDN: string;
   readonly bindDN: string;
   readonly bindPassword: string;
@@ -108,6 +122,33 @@ const secretValue = (name: SecretName, source: SecretSource): string => {
   return value;
 };
 
+/**
+ * LDAP_URL's servers, LDAP_STARTTLS and LDAP_CA_FILE/LDAP_TLS_INSECURE checked together: StartTLS
+ * over ldaps:// is a contradiction, certificate settings without TLS a mistake, and certificate
+ * checking may only be turned off on the local stage. The CA file is read here, once.
+ */
+const parseLdapTransport = (e: { STAGE: string; LDAP_URL: string; LDAP_STARTTLS: boolean; LDAP_CA_FILE: string; LDAP_TLS_INSECURE: boolean }) => {
+  const urls = Object.freeze([...new Set(e.LDAP_URL.split(',').map((url) => url.trim()))]);
+  const ldaps = urls.some((url) => url.startsWith('ldaps:'));
+  const tls = ldaps || e.LDAP_STARTTLS;
+  const refuse = (why: string): never => {
+    throw new ConfigError(why);
+  };
+  if (ldaps && e.LDAP_STARTTLS) refuse('LDAP_STARTTLS: not with ldaps:// URLs');
+  if (e.LDAP_TLS_INSECURE && !LOCAL_STAGES.has(e.STAGE)) refuse(`LDAP_TLS_INSECURE: refused outside the local stage (stage "${e.STAGE}")`);
+  if (!tls && (e.LDAP_CA_FILE || e.LDAP_TLS_INSECURE)) refuse(`${e.LDAP_CA_FILE ? 'LDAP_CA_FILE' : 'LDAP_TLS_INSECURE'}: set, but no URL is ldaps:// and LDAP_STARTTLS is off`);
+  let ca: string | undefined;
+  if (e.LDAP_CA_FILE) {
+    try {
+      ca = readFileSync(e.LDAP_CA_FILE, 'utf8');
+    } catch (error) {
+      refuse(`LDAP_CA_FILE: ${(error as Error).message}`);
+    }
+    if (!ca?.includes('-----BEGIN CERTIFICATE-----')) refuse(`LDAP_CA_FILE: no PEM certificate in ${e.LDAP_CA_FILE}`);
+  }
+  return { urls, startTls: e.LDAP_STARTTLS, ...(ca === undefined ? {} : { ca }), tlsInsecure: e.LDAP_TLS_INSECURE };
+};
+
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
@@ -126,7 +167,7 @@ export const parseOrigins = (raw: string): string[] => {
   return origins;
 };
 
-/** Parses an environment into a Config; the secrets read from SSM are looked up on use. */
+/** Parses an environment into a Config (reading LDAP_CA_FILE); the secrets read from SSM are looked up on use. */
 export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
@@ -144,6 +185,7 @@ export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
     secrets,
     ldap: Object.freeze({
       url: e.LDAP_URL,
+      ...parseLdapTransport(e),
       baseDN: e.LDAP_BASE_DN,
       bindDN: e.LDAP_BIND_DN,
       get bindPassword() {

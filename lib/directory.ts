@@ -1,11 +1,16 @@
-// The only place that opens LDAP connections: connect, bind, work, unbind in a `finally`, per
-// invocation, within the invocation's time budget (lib/budget.ts). Also the small helpers that
-// normalise ldapts' answers (string vs array values).
+// The only place that opens LDAP connections: connect (TLS by ldaps:// or StartTLS), bind, work,
+// unbind in a `finally`, per invocation, within the invocation's time budget (lib/budget.ts), on the
+// first of the configured servers that answers. Also the small helpers that normalise ldapts'
+// answers (string vs array values).
+import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import {
+  BusyError,
   Client,
   NoSuchObjectError,
   ResultCodeError,
   SizeLimitExceededError,
+  UnavailableError,
   type Change,
   type Control,
   type DN,
@@ -43,13 +48,45 @@ export class ConnectionLostError extends Error {
 export const isConnectionFailure = (error: unknown): boolean =>
   !(error instanceof ResultCodeError) && isDirectoryUnavailable(error);
 
+/**
+ * A server's TLS could not be trusted or set up: certificate of an unknown CA, for another host or
+ * expired, handshake failed, StartTLS refused. Never a reason to try the next server: it is a
+ * configuration error or an attack, and must not end on a plain connection to another one.
+ */
+export class DirectoryTlsError extends Error {
+  /** Answered as the directory being unavailable (lib/errors.ts). */
+  readonly code = 'EDIRECTORYTLS';
+  constructor(url: string, cause: unknown) {
+    super(`TLS with ${url} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** Whether the next server should be tried after `error`: this one could not be reached or cannot serve. */
+const isServerFailure = (error: unknown): boolean =>
+  !(error instanceof DirectoryTlsError || error instanceof OutOfTimeError) &&
+  (isConnectionFailure(error) || error instanceof BusyError || error instanceof UnavailableError);
+
+/** Node's TLS options for `url`: the configured CAs (else Node's), certificates checked unless the local stage says not. */
+const tlsOptions = (ldap: LdapConfig, url: string): ConnectionOptions => {
+  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  return { host, ...(isIP(host) === 0 ? { servername: host } : {}), ...(ldap.ca === undefined ? {} : { ca: ldap.ca }), rejectUnauthorized: !ldap.tlsInsecure };
+};
+
+/** The StartTLS extended operation (RFC 4511, 4.14). */
+const STARTTLS = '1.3.6.1.4.1.1466.20037';
+
 /** Whether an operation that failed with `error` certainly did not change the directory. */
 export const certainlyNotDone = (error: unknown): boolean =>
   error instanceof ConnectionLostError ||
   (error instanceof OutOfTimeError && !error.sent) ||
   !isConnectionFailure(error);
 
-type Kind = 'read' | 'write';
+/** `open`: connect, TLS and the first bind, which together have the connect timeout. */
+type Kind = 'open' | 'read' | 'write';
+
+const cutOff = (): Error => new OutOfTimeError('Directory operation cut off at the end of the time budget', true);
+/** ldapts' own message for it: a connection failure (lib/errors.ts), so the next server is tried. */
+const connectTimedOut = (): Error => new Error('Connection timeout');
 
 /** What a modify must assert besides its own controls, and the error its failure becomes. */
 export interface Precondition {
@@ -73,17 +110,39 @@ export class DirectoryClient extends Client {
   private readonly preconditions = new Map<string, Precondition>();
   private readonly onAbort = (): void => this.drop();
 
+  /** Upgraded by StartTLS before the bind (ldap:// with LDAP_STARTTLS). */
+  private readonly startTls: boolean;
+  /** TLS from the start (ldaps://): an error of the connect that is not the network's is a TLS failure. */
+  private readonly ldaps: boolean;
+
   constructor(
     readonly ldap: LdapConfig,
     readonly credentials: Credentials,
+    /** One of ldap.urls: the server this connection goes to. */
+    readonly url: string,
     readonly budget: Budget = UNLIMITED,
   ) {
-    super({ url: ldap.url, connectTimeout: ldap.connectTimeoutMs, timeout: ldap.timeoutMs, strictDN: true });
+    // TLS options only for ldaps://: given with ldap:// they would make ldapts speak TLS at once.
+    const ldaps = url.startsWith('ldaps:');
+    super({ url, connectTimeout: ldap.connectTimeoutMs, timeout: ldap.timeoutMs, strictDN: true, ...(ldaps ? { tlsOptions: tlsOptions(ldap, url) } : {}) });
+    this.startTls = ldap.startTls && !ldaps;
+    this.ldaps = ldaps;
     budget.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
+  /** Connects (with StartTLS when configured) if not connected, and binds: a TLS failure becomes a DirectoryTlsError. */
   override async bind(dn: DN | SaslMechanism | string, password?: string, controls?: Control | Control[]): Promise<void> {
-    await this.run('read', () => super.bind(dn, password, controls));
+    await this.run('open', async () => {
+      // Never a bind on a connection that StartTLS did not secure (ldapts would connect in plain).
+      if (this.startTls && !this.isConnected) {
+        await this.startTLS(tlsOptions(this.ldap, this.url)).catch((error: unknown) => {
+          throw isConnectionFailure(error) ? error : new DirectoryTlsError(this.url, error);
+        });
+      }
+      await super.bind(dn, password, controls).catch((error: unknown) => {
+        throw this.ldaps && !(error instanceof ResultCodeError) && !isConnectionFailure(error) ? new DirectoryTlsError(this.url, error) : error;
+      });
+    });
     this.bindCount += 1;
   }
 
@@ -114,8 +173,9 @@ export class DirectoryClient extends Client {
     return this.audited(dn, () => ({ operation: 'delete' }), () => this.run('write', () => super.del(dn, controls)));
   }
 
-  /** Extended operations are counted as writes: the one used here is Password Modify. */
+  /** Extended operations are counted as writes: Password Modify; StartTLS is part of bind's opening. */
   override exop(oid: string, value?: Buffer | string, controls?: Control | Control[]): Promise<{ oid?: string; value?: string }> {
+    if (oid === STARTTLS) return super.exop(oid, value, controls);
     return this.audited(
       '',
       () => (oid === PASSWORD_MODIFY_OID ? { operation: 'password', dn: passwordModifyTarget(value), changes: [{ attribute: 'userPassword', operation: 'replace', values: ['password changed'] }] } : { operation: 'extended', oid }),
@@ -161,22 +221,25 @@ export class DirectoryClient extends Client {
       throw new OutOfTimeError(`No time left for a directory ${kind}`, false);
     }
     const started = Date.now();
+    // Opening has the connect timeout as a whole, so that a server that takes connections but does
+    // not answer is left for the next one (ldapts times the TCP connect alone, and not StartTLS).
+    const connecting = kind === 'open' && this.ldap.connectTimeoutMs < left;
     try {
-      return await this.within(left, operation);
+      return await this.within(connecting ? this.ldap.connectTimeoutMs : left, operation, connecting ? connectTimedOut : cutOff, kind === 'open');
     } finally {
       this.slowestMs = Math.max(this.slowestMs, Date.now() - started);
       directoryLatency(Date.now() - started);
     }
   }
 
-  /** Runs an operation for at most `ms` (ldapts' own timeout covers the longer ones). */
-  private async within<T>(ms: number, operation: () => Promise<T>): Promise<T> {
-    if (ms >= this.ldap.timeoutMs) return operation();
+  /** Runs an operation for at most `ms`, else fails with `expired()` (ldapts' own timeout covers the longer ones, but opening). */
+  private async within<T>(ms: number, operation: () => Promise<T>, expired: () => Error, always: boolean): Promise<T> {
+    if (!always && ms >= this.ldap.timeoutMs) return operation();
     let timer: NodeJS.Timeout | undefined;
     const cutOff = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.drop();
-        reject(new OutOfTimeError('Directory operation cut off at the end of the time budget', true));
+        reject(expired());
       }, ms);
     });
     try {
@@ -202,6 +265,30 @@ const unbindQuietly = async (client: Client): Promise<void> => {
 };
 
 /**
+ * A connection bound as `credentials` to the first of `ldap.urls` that answers, in their order. A
+ * server that cannot be reached (refused, reset, connect timeout) or answers busy or unavailable
+ * is logged and the next one tried; anything else ends there: a refused bind (a wrong password is
+ * wrong on every replica), a TLS failure (DirectoryTlsError), the end of the time budget. When
+ * every server failed, the last one's error.
+ */
+export const openDirectory = async (ldap: LdapConfig, credentials: Credentials, budget: Budget = UNLIMITED): Promise<DirectoryClient> => {
+  let failure: unknown;
+  for (const url of ldap.urls) {
+    const client = new DirectoryClient(ldap, credentials, url, budget);
+    try {
+      await client.bind(credentials.dn, credentials.password);
+      return client;
+    } catch (error) {
+      await client.close();
+      if (!isServerFailure(error)) throw error;
+      log('warn', 'LDAP server failed', { url, error: String(error) });
+      failure = error;
+    }
+  }
+  throw failure;
+};
+
+/**
  * Runs `work` on a fresh connection bound as `credentials` (the service account by default),
  * within `budget`, and always unbinds afterwards, whether the work succeeded or threw.
  */
@@ -211,10 +298,8 @@ export const withDirectory = async <T>(
   ldap: LdapConfig = config().ldap,
   budget: Budget = UNLIMITED,
 ): Promise<T> => {
-  const bindAs = credentials ?? { dn: ldap.bindDN, password: ldap.bindPassword };
-  const client = new DirectoryClient(ldap, bindAs, budget);
+  const client = await openDirectory(ldap, credentials ?? { dn: ldap.bindDN, password: ldap.bindPassword }, budget);
   try {
-    await client.bind(bindAs.dn, bindAs.password);
     return await work(client);
   } finally {
     await client.close();

@@ -35,8 +35,8 @@ export const conflict = (msg: string): ApiError => apiError(409, msg);
 export const isApiError = (error: unknown): error is ApiError =>
   error instanceof Error && 'body' in error && 'statusCode' in error;
 
-/** Errors raised while reaching the directory at all (refused, reset, DNS, timeouts, time up). */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE']);
+/** Errors raised while reaching the directory at all (refused, reset, DNS, timeouts, time up, TLS refused). */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EDIRECTORYTLS']);
 
 export const isDirectoryUnavailable = (error: unknown): boolean => {
   if (!(error instanceof Error)) return false;

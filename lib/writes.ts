@@ -77,7 +77,7 @@ const undoClient = (client: DirectoryClient, cause: unknown): Promise<DirectoryC
 /** A second connection for the undo (opened once per request), closed with the first. */
 const freshClient = (client: DirectoryClient): Promise<DirectoryClient> =>
   (client.spare ??= (async () => {
-    const spare = new DirectoryClient(client.ldap, client.credentials, { end: client.budget.end, workEnd: client.budget.end });
+    const spare = new DirectoryClient(client.ldap, client.credentials, client.url, { end: client.budget.end, workEnd: client.budget.end });
     spare.undoing = true;
     await spare.bind(client.credentials.dn, client.credentials.password);
     return spare;

@@ -57,10 +57,17 @@ export interface DirectoryOptions {
   databaseConfig?: string[];
   /** slapd's debug level (`-d`), written to <dataDir>/slapd.log; `none` (the default) logs only failures. */
   debugLevel?: 'none' | 'filter' | 'stats';
+  /**
+   * TLS (tests of it, scripts/testtls.ts): StartTLS on the ldap:// listener with this certificate,
+   * and an ldaps:// listener on `ldapsPort`. Off by default.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string; ldapsPort: number };
 }
 
 export interface RunningDirectory {
   url: string;
+  /** ldaps://127.0.0.1:<ldapsPort> when started with `tls`. */
+  ldapsUrl?: string;
   pid: number;
   stop(): Promise<void>;
 }
@@ -207,7 +214,12 @@ function validate(o: DirectoryOptions): void {
   }
   if (!o.bindPassword || !o.adminPassword) throw new Error('bindPassword and adminPassword must not be empty');
   if (!CONF_SAFE_PATH.test(o.dataDir)) throw new Error(`dataDir ${JSON.stringify(o.dataDir)} must not contain quotes, backslashes or newlines`);
-  if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) throw new Error(`port ${o.port} is not a TCP port number`);
+  for (const port of [o.port, ...(o.tls === undefined ? [] : [o.tls.ldapsPort])]) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} is not a TCP port number`);
+  }
+  for (const file of o.tls === undefined ? [] : [o.tls.certFile, o.tls.keyFile, o.tls.caFile]) {
+    if (!CONF_SAFE_PATH.test(file)) throw new Error(`path ${JSON.stringify(file)} must not contain quotes, backslashes or newlines`);
+  }
   for (const line of o.databaseConfig ?? []) if (/[\r\n]/.test(line)) throw new Error(`databaseConfig line ${JSON.stringify(line)} must be one line`);
 }
 
@@ -245,6 +257,11 @@ async function renderConfig(o: DirectoryOptions, slapd: Slapd, env: NodeJS.Proce
     placeholderDN: placeholderMember(o.baseDN),
     databaseConfig: (o.databaseConfig ?? []).join('\n'),
     sortedViews: o.sortedViews === true ? 'overlay sssvlv' : '',
+    tls: o.tls === undefined ? '' : [
+      `TLSCACertificateFile "${o.tls.caFile}"`,
+      `TLSCertificateFile "${o.tls.certFile}"`,
+      `TLSCertificateKeyFile "${o.tls.keyFile}"`,
+    ].join('\n'),
   };
   const template = await fs.readFile(path.join(localDir, 'slapd.conf.template'), 'utf8');
   return template.replace(/\{\{(\w+)\}\}/g, (match, key: string) => {
@@ -488,10 +505,13 @@ export async function startDirectory(o: DirectoryOptions): Promise<RunningDirect
     marker: path.join(dataDir, 'seed.json'),
   };
   const url = `ldap://127.0.0.1:${o.port}`;
+  const ldapsUrl = o.tls === undefined ? undefined : `ldaps://127.0.0.1:${o.tls.ldapsPort}`;
 
   await clearStalePidFile(files.pid, log);
-  if (await portInUse(o.port)) {
-    throw new Error(`port ${o.port} on 127.0.0.1 is already in use: stop what listens there or choose another port (LDAP_PORT)`);
+  for (const port of [o.port, ...(o.tls === undefined ? [] : [o.tls.ldapsPort])]) {
+    if (await portInUse(port)) {
+      throw new Error(`port ${port} on 127.0.0.1 is already in use: stop what listens there or choose another port (LDAP_PORT)`);
+    }
   }
 
   const seeded = existsSync(path.join(files.db, 'data.mdb')) && existsSync(files.marker);
@@ -519,7 +539,8 @@ export async function startDirectory(o: DirectoryOptions): Promise<RunningDirect
   const logFd = openSync(files.log, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(slapd.bin, ['-d', o.debugLevel ?? 'none', '-f', files.conf, '-h', `${url}/`], {
+    const listeners = [url, ...(ldapsUrl === undefined ? [] : [ldapsUrl])].map((listener) => `${listener}/`).join(' ');
+    child = spawn(slapd.bin, ['-d', o.debugLevel ?? 'none', '-f', files.conf, '-h', listeners], {
       detached: true,
       stdio: ['ignore', logFd, logFd],
     });
@@ -545,7 +566,7 @@ export async function startDirectory(o: DirectoryOptions): Promise<RunningDirect
   // slapd wrote its pid file before listening; with -d it is the process we spawned.
   const pid = (await readPid(files.pid)) ?? child.pid;
   if (pid === undefined) return fail(new Error('slapd started but reported no pid'));
-  log(`slapd ${slapd.major}.${slapd.minor} (pid ${pid}) listening on ${url}, data in ${dataDir}`);
+  log(`slapd ${slapd.major}.${slapd.minor} (pid ${pid}) listening on ${url}${ldapsUrl === undefined ? '' : ` and ${ldapsUrl}`}, data in ${dataDir}`);
 
   if (fresh) {
     try {
@@ -563,6 +584,7 @@ export async function startDirectory(o: DirectoryOptions): Promise<RunningDirect
   let stopping: Promise<void> | undefined;
   return {
     url,
+    ...(ldapsUrl === undefined ? {} : { ldapsUrl }),
     pid,
     stop(): Promise<void> {
       stopping ??= (async () => {

@@ -145,7 +145,7 @@ export const importKeyperCa = async (options: ImportOptions): Promise<ImportResu
         await inPool(revocations.fingerprints, 8, (fingerprint) => revokeKey(client, baseDN, fingerprint));
       },
       { dn: bindDN, password: bindPassword },
-      { url, baseDN, bindDN, bindPassword, connectTimeoutMs: 5_000, timeoutMs: 30_000, undoReserveMs: 0 },
+      { url, urls: url.split(',').map((one) => one.trim()), startTls: false, tlsInsecure: false, baseDN, bindDN, bindPassword, connectTimeoutMs: 5_000, timeoutMs: 30_000, undoReserveMs: 0 },
     );
     revokedSerials = revocations.certificates.length;
     revokedKeys = revocations.fingerprints.length;

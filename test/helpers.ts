@@ -8,6 +8,8 @@ import { containerDN } from '../lib/layout.js';
 
 export const env = (): Record<string, string> => inject('env');
 export const apiUrl = (): string => inject('apiUrl');
+/** slapd's plain URL: the service's LDAP_URL may be ldaps://, StartTLS or a list (test/global-setup.ts). */
+export const directoryUrl = (): string => inject('directoryUrl');
 export const baseDN = (): string => env().LDAP_BASE_DN!;
 // Not escaped, unlike lib/dn.ts's entityDN: tests build DNs of hostile names on purpose.
 export const userDN = (name: string): string => `cn=${name},${containerDN('user', baseDN())}`;
@@ -151,7 +153,7 @@ export const tokenOf = async (username: string, password: string): Promise<strin
 
 /** Runs `work` with an ldapts client bound as the service account (for setup and reading back). */
 export const withManager = async <T>(work: (client: Client) => Promise<T>): Promise<T> => {
-  const client = new Client({ url: env().LDAP_URL!, timeout: 5000, connectTimeout: 2000 });
+  const client = new Client({ url: directoryUrl(), timeout: 5000, connectTimeout: 2000 });
   await client.bind(env().LDAP_BIND_DN!, env().LDAP_BIND_PASSWORD!);
   try {
     return await work(client);

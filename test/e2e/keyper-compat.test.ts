@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, env, groupDN, hostDN, http, login, userDN, withManager } from '../helpers.js';
+import { ADMIN_PASSWORD, directoryUrl, env, groupDN, hostDN, http, login, userDN, withManager } from '../helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/keyper-entries.ldif', import.meta.url));
 const HOST = 'legacy-db.example.org';
@@ -31,8 +31,8 @@ const without = (entry: Record<string, string[]>, attribute: string): Record<str
   Object.fromEntries(Object.entries(entry).filter(([name]) => name !== attribute.toLowerCase()));
 
 beforeAll(async () => {
-  const { LDAP_URL, LDAP_BIND_DN, LDAP_BIND_PASSWORD } = env();
-  await promisify(execFile)('ldapadd', ['-x', '-H', LDAP_URL!, '-D', LDAP_BIND_DN!, '-w', LDAP_BIND_PASSWORD!, '-f', FIXTURE]);
+  const { LDAP_BIND_DN, LDAP_BIND_PASSWORD } = env();
+  await promisify(execFile)('ldapadd', ['-x', '-H', directoryUrl(), '-D', LDAP_BIND_DN!, '-w', LDAP_BIND_PASSWORD!, '-f', FIXTURE]);
   token = (await login('admin', ADMIN_PASSWORD)).access_token;
 });
 

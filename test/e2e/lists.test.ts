@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { Attribute, Change, Client } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, apiUrl, env, groupDN, http, login, uniqueName, userDN, type Reply } from '../helpers.js';
+import { ADMIN_PASSWORD, apiUrl, directoryUrl, env, groupDN, http, login, uniqueName, userDN, type Reply } from '../helpers.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
 
 const USERS = 2_500;
@@ -24,7 +24,7 @@ const inParallel = async <T>(items: T[], parallel: number, work: (client: Client
   let next = 0;
   await Promise.all(
     Array.from({ length: parallel }, async () => {
-      const client = new Client({ url: env().LDAP_URL!, timeout: 30_000, connectTimeout: 2_000 });
+      const client = new Client({ url: directoryUrl(), timeout: 30_000, connectTimeout: 2_000 });
       await client.bind(env().LDAP_BIND_DN!, env().LDAP_BIND_PASSWORD!);
       try {
         while (next < items.length) await work(client, items[next++]!);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parsePublicKey } from '../../lib/sshkeys.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
 import { addHost, authkeys, deleteEntries } from '../authkeys-helpers.js';
-import { ADMIN_PASSWORD, baseDN, env, groupDN, hostDN, http, invoke, login, uniqueName, userDN, withManager, type Tokens } from '../helpers.js';
+import { ADMIN_PASSWORD, baseDN, directoryUrl, env, groupDN, hostDN, http, invoke, login, uniqueName, userDN, withManager, type Tokens } from '../helpers.js';
 import { captureLines } from '../log-lines.js';
 
 const PASSWORD = 'lockout-test-password';
@@ -83,8 +83,8 @@ const age = async (cn: string, seconds: number): Promise<void> => {
 
 /** ldapmodify as the directory manager: how an operator, or Keyper, writes to the directory. */
 const ldapmodify = async (ldif: string, options: string[] = []): Promise<void> => {
-  const { LDAP_URL, LDAP_BIND_DN, LDAP_BIND_PASSWORD } = env();
-  const pending = promisify(execFile)('ldapmodify', ['-x', '-H', LDAP_URL!, '-D', LDAP_BIND_DN!, '-w', LDAP_BIND_PASSWORD!, ...options]);
+  const { LDAP_BIND_DN, LDAP_BIND_PASSWORD } = env();
+  const pending = promisify(execFile)('ldapmodify', ['-x', '-H', directoryUrl(), '-D', LDAP_BIND_DN!, '-w', LDAP_BIND_PASSWORD!, ...options]);
   pending.child.stdin?.end(ldif);
   await pending;
 };

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importKeyperCa } from '../../scripts/import-keyper-ca.js';
 import { addHost, addStoredValues, deleteEntries } from '../authkeys-helpers.js';
-import { ADMIN_PASSWORD, apiUrl, env, groupDN, hostDN, http, login, uniqueName } from '../helpers.js';
+import { ADMIN_PASSWORD, apiUrl, directoryUrl, env, groupDN, hostDN, http, login, uniqueName } from '../helpers.js';
 import { rootOnlyDir, run, SSH_KEYGEN, sshdSkipReason, startSshd, tryLogin, type RunningSshd } from '../sshd-helpers.js';
 
 const SCRIPTS = fileURLToPath(new URL('../../scripts/sshd/', import.meta.url));
@@ -199,7 +199,7 @@ describe('a real sshd trusting the API\'s CAs, with authprinc.sh and krl-refresh
       await importKeyperCa({
         folder,
         caDir: path.join(folder, 'imported'),
-        ldap: { url: env().LDAP_URL!, baseDN: env().LDAP_BASE_DN!, bindDN: env().LDAP_BIND_DN!, bindPassword: env().LDAP_BIND_PASSWORD! },
+        ldap: { url: directoryUrl(), baseDN: env().LDAP_BASE_DN!, bindDN: env().LDAP_BIND_DN!, bindPassword: env().LDAP_BIND_PASSWORD! },
       });
       const apiCa = await readFile(path.join(work, 'user_ca.pub'), 'utf8');
       await writeFile(path.join(work, 'user_ca.pub'), `${apiCa}${await readFile(path.join(folder, 'ca_user_key.pub'), 'utf8')}`);

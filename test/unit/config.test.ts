@@ -1,5 +1,8 @@
 // Configuration parsing: defaults, and failures that name the variable; where the secrets come from
 // (the environment on the local stage, SSM parameters elsewhere).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, useSecretValue } from '../../lib/config.js';
 
@@ -25,7 +28,7 @@ describe('parseConfig', () => {
     const config = parseConfig(valid);
     expect(config.stage).toBe('local');
     expect(config.ldap).toEqual({
-      url: valid.LDAP_URL, baseDN: valid.LDAP_BASE_DN, bindDN: valid.LDAP_BIND_DN, bindPassword: 'secret', connectTimeoutMs: 3000, timeoutMs: 5000,
+      url: valid.LDAP_URL, urls: [valid.LDAP_URL], startTls: false, tlsInsecure: false, baseDN: valid.LDAP_BASE_DN, bindDN: valid.LDAP_BIND_DN, bindPassword: 'secret', connectTimeoutMs: 3000, timeoutMs: 5000,
       undoReserveMs: 2000,
     });
     expect(config.tokens.accessTtlSeconds).toBe(900);
@@ -101,5 +104,52 @@ describe('parseConfig', () => {
     'ftp://console.example.org',
   ])('refuses %s in CORS_ORIGINS, naming the variable', (origin) => {
     expect(() => parseConfig({ ...valid, CORS_ORIGINS: `https://ok.example.org,${origin}` })).toThrow(/CORS_ORIGINS/);
+  });
+
+  describe('LDAP_URL and TLS to the directory', () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'keyper-config-'));
+    const caFile = path.join(folder, 'ca.pem');
+    const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    writeFileSync(caFile, PEM);
+    const notPem = path.join(folder, 'not.pem');
+    writeFileSync(notPem, 'hello');
+
+    it('takes a comma-separated list of servers, in order, without repeats', () => {
+      const ldap = parseConfig({ ...valid, LDAP_URL: ' ldaps://a.example.org:636 ,ldap://b.example.org,ldaps://a.example.org:636' }).ldap;
+      expect(ldap.urls).toEqual(['ldaps://a.example.org:636', 'ldap://b.example.org']);
+      expect(Object.isFrozen(ldap.urls)).toBe(true);
+    });
+
+    it('reads LDAP_CA_FILE at start, and takes LDAP_STARTTLS', () => {
+      const ldap = parseConfig({ ...valid, LDAP_STARTTLS: 'true', LDAP_CA_FILE: caFile }).ldap;
+      expect(ldap).toMatchObject({ startTls: true, ca: PEM, tlsInsecure: false });
+      expect(parseConfig({ ...valid, LDAP_URL: 'ldaps://a.example.org', LDAP_CA_FILE: caFile }).ldap.ca).toBe(PEM);
+      expect(parseConfig({ ...valid, LDAP_STARTTLS: 'false', LDAP_CA_FILE: '' }).ldap).toMatchObject({ startTls: false, tlsInsecure: false });
+    });
+
+    it.each([
+      ['LDAP_URL', { LDAP_URL: 'ldap://a.example.org,' }],
+      ['LDAP_URL', { LDAP_URL: 'ldap://a.example.org,http://b.example.org' }],
+      ['LDAP_URL', { LDAP_URL: 'ldap://a.example.org ldap://b.example.org' }],
+      ['LDAP_URL', { LDAP_URL: 'ldap://a.example.org/dc=example' }],
+      ['LDAP_STARTTLS', { LDAP_STARTTLS: 'yes' }],
+      ['LDAP_STARTTLS', { LDAP_URL: 'ldap://a.example.org,ldaps://b.example.org', LDAP_STARTTLS: 'true' }],
+      ['LDAP_CA_FILE', { LDAP_STARTTLS: 'true', LDAP_CA_FILE: path.join(folder, 'missing.pem') }],
+      ['LDAP_CA_FILE', { LDAP_STARTTLS: 'true', LDAP_CA_FILE: notPem }],
+      ['LDAP_CA_FILE', { LDAP_CA_FILE: caFile }],
+      ['LDAP_TLS_INSECURE', { LDAP_TLS_INSECURE: 'true' }],
+      ['LDAP_TLS_INSECURE', { LDAP_STARTTLS: 'true', LDAP_TLS_INSECURE: 'on' }],
+    ])('names %s when it is malformed or contradicts the others', (name, override) => {
+      expect(() => parseConfig({ ...valid, ...override })).toThrow(new RegExp(name));
+    });
+
+    it('turns certificate checking off on the local stage only', () => {
+      for (const stage of ['local', 'test']) {
+        expect(parseConfig({ ...valid, STAGE: stage, LDAP_STARTTLS: 'true', LDAP_TLS_INSECURE: 'true' }).ldap.tlsInsecure).toBe(true);
+      }
+      const overTls = { ...deployed, LDAP_URL: 'ldaps://a.example.org' };
+      expect(parseConfig(overTls).ldap.tlsInsecure).toBe(false);
+      expect(() => parseConfig({ ...overTls, LDAP_TLS_INSECURE: 'true' })).toThrow(/LDAP_TLS_INSECURE: refused outside the local stage/);
+    });
   });
 });
