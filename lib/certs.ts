@@ -30,25 +30,29 @@ import type { Journal } from './writes.js';
 
 // ---- input: entries without keyid are certified and added, entries with keyid are removed ----
 
-const fingerprint = z.optional(z.string().check(z.maxLength(100, 'must be at most 100 characters')));
+const fingerprint = z.lazy(() => z.optional(z.string().check(z.maxLength(100, 'must be at most 100 characters'))));
 
 /** A user's key to certify: like a key, for the host groups the certificate is meant for. */
-export const UserCertAdditionSchema = z.strictObject({
-  name: z.optional(textField(100)),
-  key: z.string(),
-  /** Optional: when sent, it must be the server's. */
-  fingerprint,
-  hostGroups: z._default(dnList, []),
-});
+export const UserCertAdditionSchema = z.lazy(() =>
+  z.strictObject({
+    name: z.optional(textField(100)),
+    key: z.string(),
+    /** Optional: when sent, it must be the server's. */
+    fingerprint,
+    hostGroups: z._default(dnList, []),
+  }),
+);
 
 /** A host's key to certify (host certificates are for every client: no host groups). */
-export const HostCertAdditionSchema = z.strictObject({ name: z.optional(textField(100)), key: z.string(), fingerprint });
+export const HostCertAdditionSchema = z.lazy(() => z.strictObject({ name: z.optional(textField(100)), key: z.string(), fingerprint }));
 
 /** Keyper's console sends the whole stored certificate to remove it: keyid (and fingerprint) matter. */
-export const CertRemovalSchema = z.looseObject({
-  keyid: z.number().check(z.int(), z.minimum(100, 'must be at least 100'), z.maximum(1_000_000, 'must be at most 1000000')),
-  fingerprint: z.optional(z.unknown()),
-});
+export const CertRemovalSchema = z.lazy(() =>
+  z.looseObject({
+    keyid: z.number().check(z.int(), z.minimum(100, 'must be at least 100'), z.maximum(1_000_000, 'must be at most 1000000')),
+    fingerprint: z.optional(z.unknown()),
+  }),
+);
 
 export type CertAddition = { name?: string | undefined; key: string; fingerprint?: string | undefined; hostGroups?: string[] };
 export type CertRemoval = z.infer<typeof CertRemovalSchema>;

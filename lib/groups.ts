@@ -35,18 +35,24 @@ export const toGroupJson = (entry: Entry, baseDN: string): GroupJson => {
   };
 };
 
-export const GroupCreateSchema = z.strictObject({
-  cn: z.string().check(z.regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`)),
-  description: z.optional(descriptionField()),
-  members: z._default(memberList, []),
-});
+// Built on first use (z.lazy): most functions importing this module never parse a group, and
+// building a schema costs every cold start.
+export const GroupCreateSchema = z.lazy(() =>
+  z.strictObject({
+    cn: z.string().check(z.regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`)),
+    description: z.optional(descriptionField()),
+    members: z._default(memberList, []),
+  }),
+);
 export type GroupCreate = z.infer<typeof GroupCreateSchema>;
 
-export const GroupUpdateSchema = z.strictObject({
-  cn: z.optional(z.string()),
-  description: z.optional(descriptionField()),
-  members: z.optional(memberList),
-});
+export const GroupUpdateSchema = z.lazy(() =>
+  z.strictObject({
+    cn: z.optional(z.string()),
+    description: z.optional(descriptionField()),
+    members: z.optional(memberList),
+  }),
+);
 export type GroupUpdate = z.infer<typeof GroupUpdateSchema>;
 
 /** A new group's attributes; with no members it holds the placeholder (groupOfNames needs one). */

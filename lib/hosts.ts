@@ -57,23 +57,28 @@ export const toHostJson = (entry: Entry, baseDN: string): HostJson => {
   };
 };
 
-const hostFields = {
+// Built on first use by the two schemas below (z.lazy): most functions importing this module (get,
+// list, delete...) never parse a host, and building these schemas costs every cold start.
+const buildHostFields = () => ({
   description: descriptionField(),
   owners: dnList,
   principal: principals,
   duration,
   durationUnit,
-};
+});
 
-export const HostCreateSchema = z.strictObject({
-  cn: z.string().check(z.regex(HOST_NAME, `must be a DNS host name: labels of letters, digits and hyphens separated by dots (at most ${MAX_NAME_LENGTH})`)),
-  description: z.optional(hostFields.description),
-  owners: z._default(hostFields.owners, []),
-  principal: z._default(hostFields.principal, []),
-  // Keyper's console creates hosts with a name and description only: the default validity applies.
-  duration: z._default(hostFields.duration, DEFAULT_VALIDITY.duration),
-  durationUnit: z._default(hostFields.durationUnit, DEFAULT_VALIDITY.durationUnit),
-  sshPublicCerts: z._default(hostCertChanges, []),
+export const HostCreateSchema = z.lazy(() => {
+  const hostFields = buildHostFields();
+  return z.strictObject({
+    cn: z.string().check(z.regex(HOST_NAME, `must be a DNS host name: labels of letters, digits and hyphens separated by dots (at most ${MAX_NAME_LENGTH})`)),
+    description: z.optional(hostFields.description),
+    owners: z._default(hostFields.owners, []),
+    principal: z._default(hostFields.principal, []),
+    // Keyper's console creates hosts with a name and description only: the default validity applies.
+    duration: z._default(hostFields.duration, DEFAULT_VALIDITY.duration),
+    durationUnit: z._default(hostFields.durationUnit, DEFAULT_VALIDITY.durationUnit),
+    sshPublicCerts: z._default(hostCertChanges, []),
+  });
 });
 export type HostCreate = z.infer<typeof HostCreateSchema>;
 
@@ -83,7 +88,9 @@ export type CredentialAction = 'rotate' | 'remove';
 export const credentialAction = (input: { rotateCredential?: boolean; removeCredential?: boolean }): CredentialAction | undefined =>
   input.rotateCredential === true ? 'rotate' : input.removeCredential === true ? 'remove' : undefined;
 
-export const HostUpdateSchema = z
+export const HostUpdateSchema = z.lazy(() => {
+  const hostFields = buildHostFields();
+  return z
   .strictObject({
     cn: z.optional(z.string()),
     description: z.optional(hostFields.description),
@@ -109,6 +116,7 @@ export const HostUpdateSchema = z
       }
     }),
   );
+});
 export type HostUpdate = z.infer<typeof HostUpdateSchema>;
 
 /** The attributes of a new host entry; `owners` are DNs as the directory holds them. */

@@ -99,17 +99,19 @@ export const parseExpiry = (raw: unknown): Date | undefined => {
 
 // ---- input: entries without keyid are added, entries with keyid are removed ----
 
-export const KeyAdditionSchema = z.strictObject({
-  name: textField(100),
-  key: z.string(),
-  /** Optional: Keyper's console sends the one it computed; it must equal the server's. */
-  fingerprint: z.optional(z.string().check(z.maxLength(100))),
-  hostGroups: z._default(dnList, []),
-});
+export const KeyAdditionSchema = z.lazy(() =>
+  z.strictObject({
+    name: textField(100),
+    key: z.string(),
+    /** Optional: Keyper's console sends the one it computed; it must equal the server's. */
+    fingerprint: z.optional(z.string().check(z.maxLength(100))),
+    hostGroups: z._default(dnList, []),
+  }),
+);
 export type KeyAddition = z.infer<typeof KeyAdditionSchema>;
 
 /** Keyper's console sends the whole stored key to delete it: only keyid (and fingerprint) matter. */
-export const KeyRemovalSchema = z.looseObject({ keyid: z.number().check(z.int(), z.gte(0), z.lte(1_000_000)) });
+export const KeyRemovalSchema = z.lazy(() => z.looseObject({ keyid: z.number().check(z.int(), z.gte(0), z.lte(1_000_000)) }));
 export type KeyRemoval = z.infer<typeof KeyRemovalSchema>;
 
 export type KeyChange = KeyAddition | KeyRemoval;
@@ -119,17 +121,19 @@ export type KeyChange = KeyAddition | KeyRemoval;
  * addition, so a 400 names the fields of the schema that applies (a union would say only
  * "Invalid input").
  */
-export const keyChange = z.pipe(
-  z.unknown(),
-  z.transform((entry, ctx): KeyChange => {
-    const result = isRecord(entry) && entry.keyid !== undefined ? KeyRemovalSchema.safeParse(entry) : KeyAdditionSchema.safeParse(entry);
-    if (result.success) return result.data;
-    for (const issue of result.error.issues) ctx.issues.push({ ...issue, input: entry } as z.core.$ZodRawIssue);
-    return z.NEVER;
-  }),
+export const keyChange = z.lazy(() =>
+  z.pipe(
+    z.unknown(),
+    z.transform((entry, ctx): KeyChange => {
+      const result = isRecord(entry) && entry.keyid !== undefined ? KeyRemovalSchema.safeParse(entry) : KeyAdditionSchema.safeParse(entry);
+      if (result.success) return result.data;
+      for (const issue of result.error.issues) ctx.issues.push({ ...issue, input: entry } as z.core.$ZodRawIssue);
+      return z.NEVER;
+    }),
+  ),
 );
 
-export const keyChanges = z.array(keyChange).check(z.maxLength(100, 'must be at most 100 keys'));
+export const keyChanges = z.lazy(() => z.array(keyChange).check(z.maxLength(100, 'must be at most 100 keys')));
 
 export const isRemoval = (change: KeyChange): change is KeyRemoval => 'keyid' in change;
 

@@ -86,15 +86,15 @@ export const toUserJson = (entry: Entry): UserJson => {
   };
 };
 
-const mail = z.string().check(z.trim(), z.maxLength(254, 'must be at most 254 characters'), z.email('must be an email address'));
-
-const userFields = {
+// Built on first use by the two schemas below (z.lazy): most functions importing this module (get,
+// list, delete, login...) never parse a user, and building these schemas costs every cold start.
+const buildUserFields = () => ({
   userPassword: password,
   confirmPassword: z.string().check(z.maxLength(MAX_PASSWORD_LENGTH)),
   givenName: textField(100),
   sn: textField(100),
   displayName: textField(200),
-  mail,
+  mail: z.string().check(z.trim(), z.maxLength(254, 'must be at most 254 characters'), z.email('must be an email address')),
   duration,
   durationUnit,
   accountLocked: z.boolean(),
@@ -102,14 +102,15 @@ const userFields = {
   principal: principals,
   sshPublicKeys: keyChanges,
   sshPublicCerts: userCertChanges,
-};
+});
 
 const passwordsMatch = (input: { userPassword?: string; confirmPassword?: string }): boolean =>
   input.userPassword === undefined || input.userPassword === input.confirmPassword;
 const PASSWORD_MISMATCH = { message: 'must equal userPassword', path: ['confirmPassword'] };
 
-export const UserCreateSchema = z
-  .strictObject({
+export const UserCreateSchema = z.lazy(() => {
+  const userFields = buildUserFields();
+  return z.strictObject({
     cn: z.string().check(z.regex(USER_NAME, 'must be a Linux login name: a-z, 0-9, _ . - (at most 32, not starting with a digit, . or -)')),
     ...userFields,
     displayName: z.optional(userFields.displayName),
@@ -119,12 +120,13 @@ export const UserCreateSchema = z
     principal: z._default(userFields.principal, []),
     sshPublicKeys: z._default(userFields.sshPublicKeys, []),
     sshPublicCerts: z.optional(userFields.sshPublicCerts),
-  })
-  .check(z.refine(passwordsMatch, PASSWORD_MISMATCH));
+  }).check(z.refine(passwordsMatch, PASSWORD_MISMATCH));
+});
 export type UserCreate = z.infer<typeof UserCreateSchema>;
 
-export const UserUpdateSchema = z
-  .strictObject({
+export const UserUpdateSchema = z.lazy(() => {
+  const userFields = buildUserFields();
+  return z.strictObject({
     cn: z.optional(z.string()),
     userPassword: z.optional(userFields.userPassword),
     confirmPassword: z.optional(userFields.confirmPassword),
@@ -141,8 +143,8 @@ export const UserUpdateSchema = z
     principal: z.optional(userFields.principal),
     sshPublicKeys: z.optional(userFields.sshPublicKeys),
     sshPublicCerts: z.optional(userFields.sshPublicCerts),
-  })
-  .check(z.refine(passwordsMatch, PASSWORD_MISMATCH));
+  }).check(z.refine(passwordsMatch, PASSWORD_MISMATCH));
+});
 export type UserUpdate = z.infer<typeof UserUpdateSchema>;
 
 /** Fields a non-admin may send about themselves (keys only for groups they are already in). */

@@ -2,6 +2,9 @@
 // what the schemas use (full zod is about 450 KB in every function's bundle and most of its cold
 // start). Import it as a namespace, `import * as z from './zod.js'`, so that unused parts are left
 // out. Messages in English, as full zod gives them by default: a 400 names problems in words.
+// A schema that some functions importing its module never use is built on first use,
+// `z.lazy(() => ...)` (zod keeps what it built): building every schema at import costs each cold
+// start (scripts/bundles.ts measures it).
 import { config } from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 

@@ -2,7 +2,7 @@
 // runtime does (plain node, CommonJS bundle), invokes it with the events of a spec file in turn,
 // and prints one JSON line: per event, the p50 of the warm invocations, what was answered, and the
 // peak RSS of this process. The time includes serialising the result, which the runtime does too.
-// Usage: node --enable-source-maps scripts/bench-invoke.mjs <spec.json>
+// Usage: node scripts/bench-invoke.mjs <spec.json>
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';

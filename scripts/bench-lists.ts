@@ -126,10 +126,11 @@ interface ChildResult {
 const MEMORY_MB = 256;
 /**
  * The node flags Lambda's Node.js bootstrap derives from the function's memory (new space a tenth,
- * half of it per semi-space, old space the rest), and the NODE_OPTIONS of serverless.yml: without
- * them V8 sizes its heap for this machine and lets garbage grow far beyond what Lambda would.
+ * half of it per semi-space, old space the rest): without them V8 sizes its heap for this machine
+ * and lets garbage grow far beyond what Lambda would. Deployed functions have no NODE_OPTIONS of
+ * their own (nodeOptions of local/stages/deployed.yml).
  */
-const LAMBDA_NODE_FLAGS = ['--enable-source-maps', `--max-semi-space-size=${Math.floor(MEMORY_MB / 10 / 2)}`, `--max-old-space-size=${MEMORY_MB - Math.floor(MEMORY_MB / 10)}`];
+const LAMBDA_NODE_FLAGS = [`--max-semi-space-size=${Math.floor(MEMORY_MB / 10 / 2)}`, `--max-old-space-size=${MEMORY_MB - Math.floor(MEMORY_MB / 10)}`];
 
 /** Runs events through a bundle in a fresh node process, with Lambda's node flags. */
 const inChild = async (setup: ListBenchSetup, workDir: string, bundlePath: string, events: APIGatewayProxyEventV2[], runs: number, keepBody = false): Promise<ChildResult> => {

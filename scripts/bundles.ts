@@ -33,7 +33,6 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 interface ServerlessYml {
   functions: Record<string, { handler: string; role?: string }>;
-  provider?: { environment?: Record<string, unknown> };
   custom?: { esbuild?: Record<string, unknown> };
 }
 
@@ -187,10 +186,11 @@ const table = (header: string[], rows: string[][]): string => {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 };
 
-/** The functions' own NODE_OPTIONS (serverless.yml, provider.environment) when it is a literal. */
-const deployedNodeOptions = (yml: ServerlessYml): string | undefined => {
-  const declared = yml.provider?.environment?.NODE_OPTIONS;
-  return typeof declared === 'string' && !declared.includes('${') ? declared : undefined;
+/** A stage's NODE_OPTIONS for the functions (`nodeOptions` of local/stages/<file>, serverless.yml's NODE_OPTIONS). */
+const stageNodeOptions = async (file: 'deployed.yml' | 'local.yml'): Promise<string> => {
+  const settings = load(await readFile(path.join(repoRoot, 'local/stages', file), 'utf8')) as { nodeOptions?: unknown };
+  if (typeof settings.nodeOptions !== 'string' || settings.nodeOptions.includes('${')) throw new Error(`local/stages/${file}: nodeOptions is not a literal`);
+  return settings.nodeOptions;
 };
 
 /**
@@ -200,27 +200,28 @@ const deployedNodeOptions = (yml: ServerlessYml): string | undefined => {
 export const benchBundles = async (runs = 9): Promise<boolean> => {
   const outDir = await mkdtemp(path.join(tmpdir(), 'keyper-bundles-'));
   try {
-    const yml = await readServerlessYml();
     const bundles = await buildBundles(outDir);
     const files = bundles.map((b) => b.file);
-    const plain = await coldImports(files, runs);
-    const nodeOptions = deployedNodeOptions(yml);
-    const deployed = nodeOptions === undefined ? undefined : await coldImports(files, runs, nodeOptions);
+    // Measured and judged as deployed; the local stage's options (source maps) for comparison.
+    const deployedOptions = await stageNodeOptions('deployed.yml');
+    const localOptions = await stageNodeOptions('local.yml');
+    const plain = await coldImports(files, runs, deployedOptions);
+    const local = localOptions === deployedOptions ? undefined : await coldImports(files, runs, localOptions);
     const rows = bundles.map((bundle, i) => [
       bundle.name,
       kb(bundle.bytes),
       plain[i]!.ms.toFixed(1),
       plain[i]!.cpuMs.toFixed(1),
-      deployed?.[i]!.ms.toFixed(1) ?? '-',
+      local?.[i]!.ms.toFixed(1) ?? '-',
       (plain[i]!.peakRssBytes / 2 ** 20).toFixed(0),
       bundle.parts.slice(0, 4).map(([part, bytes]) => `${part} ${kb(bytes)}`).join(', '),
     ]);
     const sizeOk = bundles.every((b) => b.bytes <= b.budget);
     const importOk = plain.every((p) => p.ms <= MAX_IMPORT_MS);
     console.log(`\nFunction bundles, built as serverless-esbuild builds them (minified; size without the source map), and their cold import`);
-    console.log(`(fresh node process: require() of the bundle, which reads the configuration; median of ${runs} runs; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)\n`);
+    console.log(`(fresh node process with the deployed functions' NODE_OPTIONS, ${deployedOptions === '' ? 'none' : deployedOptions}: require() of the bundle, which reads the configuration; median of ${runs} runs; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)\n`);
     console.log(
-      table(['function', 'bundle KB', 'import ms', 'import CPU ms', `ms with ${nodeOptions ?? 'NODE_OPTIONS'}`, 'peak RSS MB', 'largest parts (KB)'], rows),
+      table(['function', 'bundle KB', 'import ms', 'import CPU ms', `ms with ${localOptions === '' ? 'no NODE_OPTIONS' : localOptions} (local stage)`, 'peak RSS MB', 'largest parts (KB)'], rows),
     );
     const largest = Math.max(...bundles.map((b) => b.bytes));
     const slowest = Math.max(...plain.map((p) => p.ms));

@@ -241,6 +241,16 @@ describe('npm run package', () => {
     }
   });
 
+  it('starts deployed functions without source maps, which cost every cold start and change no log line', async () => {
+    const template = await readTemplate();
+    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThanOrEqual(20);
+    for (const resource of functions) {
+      const variables = (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(String(variables.NODE_OPTIONS ?? '')).not.toContain('--enable-source-maps');
+    }
+  });
+
   it('throttles the stage, and POST /api/login below it, with the deployed stage settings', async () => {
     const template = await readTemplate();
     const stages = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Stage');
