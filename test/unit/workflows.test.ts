@@ -93,4 +93,16 @@ describe('deploy.yml', () => {
     for (const value of Object.values(step.env ?? {})) expect(value).toMatch(/^\$\{\{ vars\.[A-Z_]+( \|\| '[a-z]+')? \}\}$/);
     expect(Object.keys(step.env ?? {})).toEqual(expect.arrayContaining(['STAGE', 'LDAP_URL', 'LDAP_BASE_DN', 'LDAP_BIND_DN', 'CORS_ORIGINS']));
   });
+
+  it('passes every setting a deployment reads from its environment, and unsets those left empty so their defaults apply', () => {
+    const step = deployJob.steps!.find((s) => s.run?.includes('serverless deploy'))!;
+    const read = new Set(['serverless.yml', 'local/stages/deployed.yml'].flatMap((file) => [...readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8').matchAll(/\$\{env:([A-Z_]+)/g)].map((m) => m[1]!)));
+    // Read for the local run only: npm start's ports and build folder, and what no deployed stage accepts.
+    for (const local of ['PORT', 'OFFLINE_LAMBDA_PORT', 'ESBUILD_WORK_FOLDER', 'LDAP_TLS_INSECURE']) expect(read.delete(local), local).toBe(true);
+    const passed = Object.keys(step.env ?? {});
+    expect(passed.filter((name) => name !== 'STAGE').sort()).toEqual([...read].sort());
+    const unset = /for name in ([^;]+); do/.exec(step.run ?? '')?.[1]?.split(/[\s\\]+/).filter(Boolean);
+    // LDAP_URL has no default: a deployment without it fails.
+    expect(unset?.sort()).toEqual([...read].filter((name) => name !== 'LDAP_URL').sort());
+  });
 });
