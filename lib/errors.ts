@@ -61,6 +61,8 @@ export const toApiError = (error: unknown): ApiError => {
   if (error instanceof BusyError || error instanceof UnavailableError || (!(error instanceof ResultCodeError) && isDirectoryUnavailable(error))) {
     return apiError(503, 'Directory unavailable', {}, error);
   }
+  // SSM could not give a secret (lib/secrets.ts): matched by code, so that bundles without it stay so.
+  if ((error as NodeJS.ErrnoException).code === 'ESECRETUNAVAILABLE') return apiError(503, 'Service unavailable', {}, error);
   const statusCode = (error as { statusCode?: unknown }).statusCode;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     // Middy's own errors (e.g. 415 from the JSON body parser): keep the status, shape the body.

@@ -175,7 +175,8 @@ const withFacts = <THandler extends object>(handler: THandler, facts: RouteFacts
 const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
   middy<Event, Result, Error, KeyperContext>()
     // Outermost: the Lambda context in every line from the start, the metrics written at the very end.
-    .use(injectLambdaContext([logger, auditLogger]))
+    // Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it holds passwords and tokens.
+    .use(injectLambdaContext([logger, auditLogger], { logEvent: false }))
     .use(logMetrics(metrics))
     .use(requestLog())
     // Its `after` runs last but the log's: it compresses and measures the response as it will leave.

@@ -103,7 +103,8 @@ const admitLogin = async (client: Client, entry: Entry | undefined, username: st
 export const checkPassword = async (client: Client, username: string, password: string, cfg: Config): Promise<{ before: Entry } | PasswordRefusal> => {
   // An empty password would be an anonymous bind, which "succeeds" (RFC 4513 5.1.2): never bind it.
   if (password.trim() === '' || !USER_NAME.test(username)) {
-    log('warn', 'Login failed', { username, reason: 'not a login name or a blank password' });
+    // The name is left out: a password typed into the name field would be logged.
+    log('warn', 'Login failed', { reason: 'not a login name or a blank password' });
     count('LoginFailures');
     return { locked: false };
   }
@@ -123,7 +124,8 @@ export const checkPassword = async (client: Client, username: string, password: 
     if (lock === 'failures') count('Lockouts');
     return lockRefusal(facts, cfg);
   }
-  log('warn', 'Login failed', { username, reason: entry === undefined ? 'no such user' : 'wrong password' });
+  // A name that is no account's is left out (it may be a password typed into the name field).
+  log('warn', 'Login failed', entry === undefined ? { reason: 'no such user' } : { username, reason: 'wrong password' });
   count('LoginFailures');
   return { locked: false };
 };

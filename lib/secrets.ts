@@ -62,6 +62,8 @@ export const ssmParameters = <K extends string>(names: Record<K, string>, cacheS
 
 export class SecretUnavailableError extends Error {
   override name = 'SecretUnavailableError';
+  /** A passing failure of a service this one depends on: 503, as for the directory (lib/errors.ts). */
+  readonly code = 'ESECRETUNAVAILABLE';
 }
 
 /**

@@ -59,3 +59,34 @@ describe('every line of a request', () => {
     expect(request).toMatchObject({ sourceIp: '203.0.113.7' });
   });
 });
+
+describe('what a failed login logs', () => {
+  it.each([
+    ['a name no account has', 'Tr0ub4dor-and-3'],
+    ['a name that is no login name', 'Tr0ub4dor & 3!'],
+  ])('leaves out %s: it may be a password typed into the name field', async (_, username) => {
+    const written = await linesOf(login, { method: 'POST', route: '/api/login', json: { username, password: 'whatever-it-is' } }, '203.0.113.8');
+    expect(written.some((line) => line.message === 'Login failed')).toBe(true);
+    expect(JSON.stringify(written)).not.toContain(username);
+  });
+
+  it('names an existing account whose password was wrong', async () => {
+    const written = await linesOf(login, { method: 'POST', route: '/api/login', json: { username: 'bob', password: 'not-bobs-password' } }, '203.0.113.9');
+    expect(written.find((line) => line.message === 'Login failed')).toMatchObject({ username: 'bob', reason: 'wrong password' });
+  });
+
+  it('never logs the event, even when POWERTOOLS_LOGGER_LOG_EVENT asks Powertools to', async () => {
+    vi.stubEnv('POWERTOOLS_LOGGER_LOG_EVENT', 'true');
+    vi.resetModules();
+    try {
+      // A fresh module graph: Powertools reads the variable when its Logger is made.
+      const fresh = (await import('../../functions/auth/login.js')).handler;
+      const password = `secret-${uniqueName('pw')}`;
+      const written = await linesOf(fresh, { method: 'POST', route: '/api/login', json: { username: 'bob', password } }, '203.0.113.10');
+      expect(written.some((line) => line.message === 'request')).toBe(true);
+      expect(JSON.stringify(written)).not.toContain(password);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { clearCache } from '@middy/util';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { config, reloadConfig } from '../../lib/config.js';
+import { toApiError } from '../../lib/errors.js';
 import { readSecrets } from '../../lib/secrets.js';
 import { fakeSsm } from '../fake-ssm.js';
 
@@ -80,6 +81,9 @@ describe('readSecrets', () => {
     const ssm = fakeSsm({ [BIND]: 'present' });
     const handler = handlerWith(readSecrets(['LDAP_BIND_PASSWORD', 'JWT_SECRET'], { AwsClient: ssm.AwsClient }), ['bind', 'jwt']);
     await expect(handler({}, context())).rejects.toThrow(`JWT_SECRET: SSM parameter ${JWT} cannot be read`);
+    // A passing failure of SSM, like one of the directory: 503, not 500.
+    const failed = await handler({}, context()).then(() => undefined, (reason: unknown) => reason);
+    expect(toApiError(failed)).toMatchObject({ statusCode: 503, body: { msg: 'Service unavailable' } });
     ssm.parameters[JWT] = 'x'.repeat(32);
     expect(await handler({}, context())).toEqual({ bind: 'present', jwt: 'x'.repeat(32) });
   });
