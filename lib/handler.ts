@@ -94,7 +94,6 @@ const errorResponder = (): middy.MiddlewareObj<Event, Result, Error, KeyperConte
     if (apiError.statusCode >= 500) {
       log('error', 'request failed', {
         ...lineFields(request.event, request.context),
-        route: request.event.routeKey,
         status: apiError.statusCode,
         error: String(request.error),
       });
@@ -110,7 +109,6 @@ const requestLog = (): middy.MiddlewareObj<Event, Result, Error, KeyperContext> 
     if (request.response?.statusCode === 503) count('ServiceUnavailable');
     log('info', 'request', {
       ...lineFields(request.event, request.context),
-      route: request.event.routeKey,
       status: request.response?.statusCode,
       durationMs: Date.now() - (started.get(request) ?? Date.now()),
       caller: request.context.caller,

@@ -54,8 +54,12 @@ const esbuildOptions = (custom: Record<string, unknown>): BuildOptions => {
   const exclude = strings(merged.exclude);
   const outputFileExtension = String(merged.outputFileExtension);
   const options = Object.fromEntries(Object.entries(merged).filter(([key]) => !PLUGIN_OPTIONS.includes(key))) as BuildOptions;
+  // A stage setting (`${self:custom.stage.sourcemap}`): the local stage's linked maps, which its
+  // --enable-source-maps column reads; sizes leave the map out either way.
+  const sourcemap = typeof merged.sourcemap === 'string' && merged.sourcemap.includes('${') ? 'linked' : (merged.sourcemap as BuildOptions['sourcemap']);
   return {
     ...options,
+    sourcemap,
     external: [...strings(merged.external), ...(exclude.includes('*') ? [] : exclude)],
     ...(outputFileExtension === '.js' ? {} : { outExtension: { '.js': outputFileExtension } }),
   };
@@ -65,7 +69,7 @@ export interface FunctionBundle {
   name: string;
   /** The bundle, next to its source map. */
   file: string;
-  /** Size of the bundle without its source map. */
+  /** Size of the bundle as deployed: without its source map, and without the link to it. */
   bytes: number;
   /** Its budget: MAX_BUNDLE_BYTES and POWERTOOLS_ALLOWANCE_BYTES, plus SIGNING_ALLOWANCE_BYTES for a function that reads a CA key. */
   budget: number;
@@ -105,7 +109,9 @@ export const buildBundles = async (outDir: string, only?: readonly string[]): Pr
     const result = await build({ ...options, absWorkingDir: repoRoot, entryPoints: [entry], outdir: path.join(outDir, path.dirname(entry)), metafile: true, logLevel: 'warning' });
     const [output, meta] = Object.entries(result.metafile.outputs).find(([file]) => !file.endsWith('.map'))!;
     const budget = MAX_BUNDLE_BYTES + POWERTOOLS_ALLOWANCE_BYTES + (readsCaKey(role) ? SIGNING_ALLOWANCE_BYTES : 0);
-    bundles.push({ name, file: path.resolve(repoRoot, output), bytes: meta.bytes, budget, parts: partsOf(result.metafile, output) });
+    // As deployed: without the map's link, which only the local stage's builds carry.
+    const link = /\/\/# sourceMappingURL=\S*\n?$/.exec(await readFile(path.resolve(repoRoot, output), 'utf8'))?.[0] ?? '';
+    bundles.push({ name, file: path.resolve(repoRoot, output), bytes: meta.bytes - Buffer.byteLength(link), budget, parts: partsOf(result.metafile, output) });
   }
   return bundles;
 };

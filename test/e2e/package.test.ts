@@ -117,12 +117,14 @@ describe('npm run package', () => {
     expect(await serverlessFolderState()).toBe(repoServerlessBefore);
   });
 
-  it('makes one zip per function, each under 1 MB', async () => {
+  it('makes one zip per function, each under 1 MB and without source maps', async () => {
     const functions = Object.keys((await yml()).functions);
     expect(functions.length).toBeGreaterThanOrEqual(20);
     const zips = (await readdir(outDir)).filter((file) => file.endsWith('.zip')).sort();
     expect(zips).toEqual(functions.map((name) => `${name}.zip`).sort());
     for (const zip of zips) expect((await stat(path.join(outDir, zip))).size, zip).toBeLessThan(1024 * 1024);
+    // No source maps deployed: the functions run without them, and they would carry the whole source.
+    for (const zip of zips) expect(Object.keys((await JSZip.loadAsync(await readFile(path.join(outDir, zip)))).files).filter((entry) => entry.endsWith('.map')), zip).toEqual([]);
   });
 
   it(`bundles each function within ${MAX_BUNDLE_BYTES / 1024} KB and ${POWERTOOLS_ALLOWANCE_BYTES / 1024} KB of Powertools (${SIGNING_ALLOWANCE_BYTES / 1024} KB more for those that read a CA key; source map apart), as scripts/bundles.ts builds and measures it`, async () => {
