@@ -123,9 +123,10 @@ const secretValue = (name: SecretName, source: SecretSource): string => {
 };
 
 /**
- * LDAP_URL's servers, LDAP_STARTTLS and LDAP_CA_FILE/LDAP_TLS_INSECURE checked together: StartTLS
- * over ldaps:// is a contradiction, certificate settings without TLS a mistake, and certificate
- * checking may only be turned off on the local stage. The CA file is read here, once.
+ * LDAP_URL's servers, LDAP_STARTTLS and LDAP_CA_FILE/LDAP_TLS_INSECURE checked together: one scheme
+ * for all servers (failing over from ldaps:// to a plain ldap:// one would send the passwords in
+ * clear), StartTLS over ldaps:// is a contradiction, certificate settings without TLS a mistake,
+ * and certificate checking may only be turned off on the local stage. The CA file is read here, once.
  */
 const parseLdapTransport = (e: { STAGE: string; LDAP_URL: string; LDAP_STARTTLS: boolean; LDAP_CA_FILE: string; LDAP_TLS_INSECURE: boolean }) => {
   const urls = Object.freeze([...new Set(e.LDAP_URL.split(',').map((url) => url.trim()))]);
@@ -134,6 +135,9 @@ const parseLdapTransport = (e: { STAGE: string; LDAP_URL: string; LDAP_STARTTLS:
   const refuse = (why: string): never => {
     throw new ConfigError(why);
   };
+  if (ldaps && !urls.every((url) => url.startsWith('ldaps:'))) {
+    refuse('LDAP_URL: mixes ldaps:// and ldap:// servers, and the ldap:// ones would get the passwords in clear: list ldaps:// URLs only, or ldap:// ones only (with LDAP_STARTTLS=true)');
+  }
   if (ldaps && e.LDAP_STARTTLS) refuse('LDAP_STARTTLS: not with ldaps:// URLs');
   if (e.LDAP_TLS_INSECURE && !LOCAL_STAGES.has(e.STAGE)) refuse(`LDAP_TLS_INSECURE: refused outside the local stage (stage "${e.STAGE}")`);
   if (!tls && (e.LDAP_CA_FILE || e.LDAP_TLS_INSECURE)) refuse(`${e.LDAP_CA_FILE ? 'LDAP_CA_FILE' : 'LDAP_TLS_INSECURE'}: set, but no URL is ldaps:// and LDAP_STARTTLS is off`);

@@ -115,9 +115,20 @@ describe('parseConfig', () => {
     writeFileSync(notPem, 'hello');
 
     it('takes a comma-separated list of servers, in order, without repeats', () => {
-      const ldap = parseConfig({ ...valid, LDAP_URL: ' ldaps://a.example.org:636 ,ldap://b.example.org,ldaps://a.example.org:636' }).ldap;
-      expect(ldap.urls).toEqual(['ldaps://a.example.org:636', 'ldap://b.example.org']);
+      const ldap = parseConfig({ ...valid, LDAP_URL: ' ldaps://a.example.org:636 ,ldaps://b.example.org,ldaps://a.example.org:636' }).ldap;
+      expect(ldap.urls).toEqual(['ldaps://a.example.org:636', 'ldaps://b.example.org']);
       expect(Object.isFrozen(ldap.urls)).toBe(true);
+      expect(parseConfig({ ...valid, LDAP_URL: 'ldap://a.example.org,ldap://b.example.org', LDAP_STARTTLS: 'true' }).ldap.urls).toEqual(['ldap://a.example.org', 'ldap://b.example.org']);
+    });
+
+    it.each([
+      ['ldaps://a.example.org:636,ldap://b.example.org:389', {}],
+      ['ldap://a.example.org,ldaps://b.example.org', {}],
+      ['ldap://a.example.org,ldaps://b.example.org', { LDAP_STARTTLS: 'true' }],
+    ])('refuses %s on every stage: failing over to the ldap:// server would send the passwords in clear', (url, settings) => {
+      for (const env of [valid, deployed]) {
+        expect(() => parseConfig({ ...env, ...settings, LDAP_URL: url })).toThrow(/LDAP_URL: .*ldaps:\/\/ and ldap:\/\//);
+      }
     });
 
     it('reads LDAP_CA_FILE at start, and takes LDAP_STARTTLS', () => {
@@ -133,7 +144,7 @@ describe('parseConfig', () => {
       ['LDAP_URL', { LDAP_URL: 'ldap://a.example.org ldap://b.example.org' }],
       ['LDAP_URL', { LDAP_URL: 'ldap://a.example.org/dc=example' }],
       ['LDAP_STARTTLS', { LDAP_STARTTLS: 'yes' }],
-      ['LDAP_STARTTLS', { LDAP_URL: 'ldap://a.example.org,ldaps://b.example.org', LDAP_STARTTLS: 'true' }],
+      ['LDAP_STARTTLS', { LDAP_URL: 'ldaps://a.example.org,ldaps://b.example.org', LDAP_STARTTLS: 'true' }],
       ['LDAP_CA_FILE', { LDAP_STARTTLS: 'true', LDAP_CA_FILE: path.join(folder, 'missing.pem') }],
       ['LDAP_CA_FILE', { LDAP_STARTTLS: 'true', LDAP_CA_FILE: notPem }],
       ['LDAP_CA_FILE', { LDAP_CA_FILE: caFile }],
