@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, useSecretValue } from '../../lib/config.js';
+import { ConfigError, LOCAL_STAGES, parseConfig, useSecretValue } from '../../lib/config.js';
+import LocalStageGuard, { LOCAL_STAGES as GUARDED_STAGES } from '../../local/stage-guard.mjs';
 
 const valid = {
   LDAP_URL: 'ldap://127.0.0.1:3389',
@@ -161,6 +162,32 @@ describe('parseConfig', () => {
       const overTls = { ...deployed, LDAP_URL: 'ldaps://a.example.org' };
       expect(parseConfig(overTls).ldap.tlsInsecure).toBe(false);
       expect(() => parseConfig({ ...overTls, LDAP_TLS_INSECURE: 'true' })).toThrow(/LDAP_TLS_INSECURE: refused outside the local stage/);
+    });
+
+    it('refuses LDAP_TLS_INSECURE where the secrets come from SSM (a deployed function), whatever the stage is called', () => {
+      for (const stage of LOCAL_STAGES) {
+        expect(() => parseConfig({ ...deployed, STAGE: stage, LDAP_URL: 'ldaps://a.example.org', LDAP_TLS_INSECURE: 'true' })).toThrow(/LDAP_TLS_INSECURE/);
+      }
+    });
+  });
+
+  describe('the stages that are local', () => {
+    it('are the ones local/stage-guard.mjs keeps from `serverless package` and `deploy`', () => {
+      expect([...LOCAL_STAGES].sort()).toEqual([...GUARDED_STAGES].sort());
+    });
+
+    it.each(['local', 'offline', 'test'])('%s: packaging and deploying it are refused', (stage) => {
+      const guard = (command: string) => {
+        const serverless = {
+          getProvider: () => ({ getStage: () => stage }),
+          processedInput: { commands: [command] },
+          service: { provider: {} },
+          classes: { Error },
+        };
+        return () => new LocalStageGuard(serverless).hooks.initialize();
+      };
+      expect(guard('package')).toThrow(`The "${stage}" stage is for \`npm start\` and the tests`);
+      expect(guard('deploy')).toThrow(`The "${stage}" stage is for \`npm start\` and the tests`);
     });
   });
 });
