@@ -81,8 +81,11 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-/** Stages whose secrets are in the environment (npm start, the tests); the others read SSM. */
-const LOCAL_STAGES = new Set(['local', 'offline', 'test']);
+/**
+ * Stages whose secrets are in the environment (npm start, the tests); the others read SSM. The same
+ * as local/stage-guard.mjs's list, which `serverless package` and `deploy` refuse (a unit test checks).
+ */
+export const LOCAL_STAGES: ReadonlySet<string> = new Set(['local', 'offline', 'test']);
 const MIN_SECRET_BYTES = 32;
 const PARAMETER_NAME = /^\/[\w.\-/]+$/;
 
@@ -123,19 +126,27 @@ const secretValue = (name: SecretName, source: SecretSource): string => {
 };
 
 /**
- * LDAP_URL's servers, LDAP_STARTTLS and LDAP_CA_FILE/LDAP_TLS_INSECURE checked together: StartTLS
- * over ldaps:// is a contradiction, certificate settings without TLS a mistake, and certificate
- * checking may only be turned off on the local stage. The CA file is read here, once.
+ * LDAP_URL's servers, LDAP_STARTTLS and LDAP_CA_FILE/LDAP_TLS_INSECURE checked together: one scheme
+ * for all servers (failing over from ldaps:// to a plain ldap:// one would send the passwords in
+ * clear), StartTLS over ldaps:// is a contradiction, certificate settings without TLS a mistake,
+ * and certificate checking may only be turned off on the local stage, whose secrets are not in SSM.
+ * The CA file is read here, once.
  */
-const parseLdapTransport = (e: { STAGE: string; LDAP_URL: string; LDAP_STARTTLS: boolean; LDAP_CA_FILE: string; LDAP_TLS_INSECURE: boolean }) => {
+const parseLdapTransport = (e: { STAGE: string; LDAP_URL: string; LDAP_STARTTLS: boolean; LDAP_CA_FILE: string; LDAP_TLS_INSECURE: boolean }, secrets: SecretSources) => {
   const urls = Object.freeze([...new Set(e.LDAP_URL.split(',').map((url) => url.trim()))]);
   const ldaps = urls.some((url) => url.startsWith('ldaps:'));
   const tls = ldaps || e.LDAP_STARTTLS;
   const refuse = (why: string): never => {
     throw new ConfigError(why);
   };
+  if (ldaps && !urls.every((url) => url.startsWith('ldaps:'))) {
+    refuse('LDAP_URL: mixes ldaps:// and ldap:// servers, and the ldap:// ones would get the passwords in clear: list ldaps:// URLs only, or ldap:// ones only (with LDAP_STARTTLS=true)');
+  }
   if (ldaps && e.LDAP_STARTTLS) refuse('LDAP_STARTTLS: not with ldaps:// URLs');
   if (e.LDAP_TLS_INSECURE && !LOCAL_STAGES.has(e.STAGE)) refuse(`LDAP_TLS_INSECURE: refused outside the local stage (stage "${e.STAGE}")`);
+  if (e.LDAP_TLS_INSECURE && ('parameter' in secrets.LDAP_BIND_PASSWORD || 'parameter' in secrets.JWT_SECRET)) {
+    refuse('LDAP_TLS_INSECURE: refused where the secrets come from SSM parameters (a deployed function)');
+  }
   if (!tls && (e.LDAP_CA_FILE || e.LDAP_TLS_INSECURE)) refuse(`${e.LDAP_CA_FILE ? 'LDAP_CA_FILE' : 'LDAP_TLS_INSECURE'}: set, but no URL is ldaps:// and LDAP_STARTTLS is off`);
   let ca: string | undefined;
   if (e.LDAP_CA_FILE) {
@@ -185,7 +196,7 @@ export const parseConfig = (env: NodeJS.ProcessEnv): Config => {
     secrets,
     ldap: Object.freeze({
       url: e.LDAP_URL,
-      ...parseLdapTransport(e),
+      ...parseLdapTransport(e, secrets),
       baseDN: e.LDAP_BASE_DN,
       bindDN: e.LDAP_BIND_DN,
       get bindPassword() {

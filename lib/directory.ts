@@ -24,7 +24,7 @@ import { addedAttributes, audit, modifiedAttributes, PASSWORD_MODIFY_OID, passwo
 import { OutOfTimeError, UNLIMITED, type Budget } from './budget.js';
 import { config, type LdapConfig } from './config.js';
 import { normalizeDN } from './dn.js';
-import { isDirectoryUnavailable } from './errors.js';
+import { isDirectoryUnavailable, isTlsFailure } from './errors.js';
 import { log } from './log.js';
 import { directoryLatency } from './metrics.js';
 
@@ -134,13 +134,15 @@ export class DirectoryClient extends Client {
   override async bind(dn: DN | SaslMechanism | string, password?: string, controls?: Control | Control[]): Promise<void> {
     await this.run('open', async () => {
       // Never a bind on a connection that StartTLS did not secure (ldapts would connect in plain).
+      // A TLS failure is told by its code first: its message may hold the certificate's names.
       if (this.startTls && !this.isConnected) {
         await this.startTLS(tlsOptions(this.ldap, this.url)).catch((error: unknown) => {
-          throw isConnectionFailure(error) ? error : new DirectoryTlsError(this.url, error);
+          throw isTlsFailure(error) || !isConnectionFailure(error) ? new DirectoryTlsError(this.url, error) : error;
         });
       }
       await super.bind(dn, password, controls).catch((error: unknown) => {
-        throw this.ldaps && !(error instanceof ResultCodeError) && !isConnectionFailure(error) ? new DirectoryTlsError(this.url, error) : error;
+        const tlsFailed = isTlsFailure(error) || (this.ldaps && !(error instanceof ResultCodeError) && !isConnectionFailure(error));
+        throw tlsFailed ? new DirectoryTlsError(this.url, error) : error;
       });
     });
     this.bindCount += 1;

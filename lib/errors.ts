@@ -36,14 +36,33 @@ export const isApiError = (error: unknown): error is ApiError =>
   error instanceof Error && 'body' in error && 'statusCode' in error;
 
 /** Errors raised while reaching the directory at all (refused, reset, DNS, timeouts, time up, TLS refused). */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EDIRECTORYTLS']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE',
+  'ERR_SOCKET_CONNECTION_TIMEOUT', 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'EDIRECTORYTLS',
+]);
+
+/**
+ * Node's codes of a failed TLS handshake or certificate check: ERR_TLS_* and ERR_SSL_* (OpenSSL's
+ * reasons), and the verification codes (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...).
+ */
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|CRL_|ERROR_IN_C(ERT|RL)_)|^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH|INVALID_CA|INVALID_PURPOSE|PATH_LENGTH_EXCEEDED)$/;
+
+const codeOf = (error: Error): unknown => (error as { code?: unknown }).code;
+
+/** Whether Node says a TLS handshake or certificate check failed (never a server that cannot be reached). */
+export const isTlsFailure = (error: unknown): boolean => {
+  const code = error instanceof Error ? codeOf(error) : undefined;
+  return typeof code === 'string' && TLS_CODE.test(code);
+};
 
 export const isDirectoryUnavailable = (error: unknown): boolean => {
   if (!(error instanceof Error)) return false;
   // Middy's timeout (its `timeoutEarlyResponse`), an aborted operation, or the time budget's own.
   if (error.name === 'TimeoutError' || error.name === 'AbortError') return true;
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code !== undefined && UNAVAILABLE_CODES.has(code)) return true;
+  // An error with a code is judged by it alone: its message may hold words chosen by others, such
+  // as a certificate's names in Node's wrong-host error ("DNS:connection-timeout.example").
+  const code = codeOf(error);
+  if (typeof code === 'string') return UNAVAILABLE_CODES.has(code);
   // ldapts reports its own connect/operation timeouts and closed sockets with plain Errors.
   return /timeout|timed out|connection closed|socket closed|not established/i.test(error.message);
 };

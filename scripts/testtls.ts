@@ -16,7 +16,10 @@ export interface TestCertificates {
   caFile: string;
   /** For 127.0.0.1 and localhost. */
   server: CertificateFiles;
-  /** For wrong-host.example only: right CA, wrong name. */
+  /**
+   * For wrong-host.example and connection-timeout.wrong-host.example only: right CA, wrong name. The
+   * second name reads like a network error in Node's wrong-host message, as a certificate holder may choose.
+   */
   wrongHost: CertificateFiles;
 }
 
@@ -41,7 +44,7 @@ export const makeTestCertificates = async (dir: string): Promise<TestCertificate
   };
   const [server, wrongHost] = await Promise.all([
     issue('server', '127.0.0.1', 'IP:127.0.0.1,DNS:localhost'),
-    issue('wrong-host', 'wrong-host.example', 'DNS:wrong-host.example'),
+    issue('wrong-host', 'wrong-host.example', 'DNS:wrong-host.example,DNS:connection-timeout.wrong-host.example'),
   ]);
   return { caFile, server, wrongHost };
 };

@@ -4,8 +4,9 @@
 // no secret in any function's environment or anywhere in the template; each function's role reads
 // the SSM parameters its code uses and no other; log retention; timeouts below API Gateway's 29 s;
 // a stage that throttles every route, `POST /api/login` harder. The running API still answers after
-// packaging, and the repository's `.serverless/` is left as it was. The local stage cannot be
-// packaged or deployed, and does not run without the secrets `npm start` gives it.
+// packaging, and the repository's `.serverless/` is left as it was. The local stage (and the other
+// names lib/config.ts treats as local) cannot be packaged or deployed, and the local stage does not
+// run without the secrets `npm start` gives it.
 import { execFile } from 'node:child_process';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -283,6 +284,13 @@ describe('the local stage', () => {
     const { code, output } = await serverless(command.split(' '));
     expect(code).not.toBe(0);
     expect(output).toContain('The "local" stage is for `npm start` and the tests');
+  });
+
+  // The functions of these stages would take LDAP_TLS_INSECURE (lib/config.ts treats them as local).
+  it.each([['package --stage test', 'test'], ['deploy --stage offline', 'offline']])('refuses `serverless %s`, with deployed settings and LDAP_TLS_INSECURE', async (command, stage) => {
+    const { code, output } = await serverless(command.split(' '), { LDAP_URL: 'ldaps://ldap.example.org:636', LDAP_TLS_INSECURE: 'true' });
+    expect(code).not.toBe(0);
+    expect(output).toContain(`The "${stage}" stage is for \`npm start\` and the tests`);
   });
 
   it('does not start without the secrets npm start gives it: each function would make up its own JWT secret', async () => {

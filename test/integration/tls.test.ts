@@ -121,6 +121,17 @@ describe.each(['ldaps', 'starttls'] as const)('TLS to the directory over %s', (m
     expect(String(error)).toMatch(/altnames|does not match/i);
   });
 
+  it('ends on a wrong-host certificate whose names read like a network error, and tries no further server', async () => {
+    // By name: Node's message then lists the certificate's DNS names, "connection-timeout" among them.
+    const byName = (url: string) => url.replace('//127.0.0.1:', '//localhost:');
+    const ldap = ldapWith({ ...secured(mode, { url: byName(wrongHost.url), ldapsUrl: byName(wrongHost.ldapsUrl!) }), LDAP_CA_FILE: tls().certificates.caFile });
+    const error = await failure(readBase({ ...ldap, urls: [...ldap.urls, proxy.url] }));
+    expect(String(error)).toMatch(/connection-timeout\.wrong-host\.example/);
+    expect(error).toBeInstanceOf(DirectoryTlsError);
+    expect(throughProxy()).toEqual([]);
+    expect(failedUrls()).toEqual([]);
+  });
+
   it('accepts the other host\'s certificate with LDAP_TLS_INSECURE, on the local stage only', async () => {
     const insecure: Record<string, string> = { ...secured(mode, wrongHost), LDAP_TLS_INSECURE: 'true' };
     expect(await readBase(ldapWith({ ...insecure, STAGE: 'test' }))).toBe(insecure.LDAP_URL);

@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, useSecretValue } from '../../lib/config.js';
+import { ConfigError, LOCAL_STAGES, parseConfig, useSecretValue } from '../../lib/config.js';
+import LocalStageGuard, { LOCAL_STAGES as GUARDED_STAGES } from '../../local/stage-guard.mjs';
 
 const valid = {
   LDAP_URL: 'ldap://127.0.0.1:3389',
@@ -115,9 +116,20 @@ describe('parseConfig', () => {
     writeFileSync(notPem, 'hello');
 
     it('takes a comma-separated list of servers, in order, without repeats', () => {
-      const ldap = parseConfig({ ...valid, LDAP_URL: ' ldaps://a.example.org:636 ,ldap://b.example.org,ldaps://a.example.org:636' }).ldap;
-      expect(ldap.urls).toEqual(['ldaps://a.example.org:636', 'ldap://b.example.org']);
+      const ldap = parseConfig({ ...valid, LDAP_URL: ' ldaps://a.example.org:636 ,ldaps://b.example.org,ldaps://a.example.org:636' }).ldap;
+      expect(ldap.urls).toEqual(['ldaps://a.example.org:636', 'ldaps://b.example.org']);
       expect(Object.isFrozen(ldap.urls)).toBe(true);
+      expect(parseConfig({ ...valid, LDAP_URL: 'ldap://a.example.org,ldap://b.example.org', LDAP_STARTTLS: 'true' }).ldap.urls).toEqual(['ldap://a.example.org', 'ldap://b.example.org']);
+    });
+
+    it.each([
+      ['ldaps://a.example.org:636,ldap://b.example.org:389', {}],
+      ['ldap://a.example.org,ldaps://b.example.org', {}],
+      ['ldap://a.example.org,ldaps://b.example.org', { LDAP_STARTTLS: 'true' }],
+    ])('refuses %s on every stage: failing over to the ldap:// server would send the passwords in clear', (url, settings) => {
+      for (const env of [valid, deployed]) {
+        expect(() => parseConfig({ ...env, ...settings, LDAP_URL: url })).toThrow(/LDAP_URL: .*ldaps:\/\/ and ldap:\/\//);
+      }
     });
 
     it('reads LDAP_CA_FILE at start, and takes LDAP_STARTTLS', () => {
@@ -133,7 +145,7 @@ describe('parseConfig', () => {
       ['LDAP_URL', { LDAP_URL: 'ldap://a.example.org ldap://b.example.org' }],
       ['LDAP_URL', { LDAP_URL: 'ldap://a.example.org/dc=example' }],
       ['LDAP_STARTTLS', { LDAP_STARTTLS: 'yes' }],
-      ['LDAP_STARTTLS', { LDAP_URL: 'ldap://a.example.org,ldaps://b.example.org', LDAP_STARTTLS: 'true' }],
+      ['LDAP_STARTTLS', { LDAP_URL: 'ldaps://a.example.org,ldaps://b.example.org', LDAP_STARTTLS: 'true' }],
       ['LDAP_CA_FILE', { LDAP_STARTTLS: 'true', LDAP_CA_FILE: path.join(folder, 'missing.pem') }],
       ['LDAP_CA_FILE', { LDAP_STARTTLS: 'true', LDAP_CA_FILE: notPem }],
       ['LDAP_CA_FILE', { LDAP_CA_FILE: caFile }],
@@ -150,6 +162,32 @@ describe('parseConfig', () => {
       const overTls = { ...deployed, LDAP_URL: 'ldaps://a.example.org' };
       expect(parseConfig(overTls).ldap.tlsInsecure).toBe(false);
       expect(() => parseConfig({ ...overTls, LDAP_TLS_INSECURE: 'true' })).toThrow(/LDAP_TLS_INSECURE: refused outside the local stage/);
+    });
+
+    it('refuses LDAP_TLS_INSECURE where the secrets come from SSM (a deployed function), whatever the stage is called', () => {
+      for (const stage of LOCAL_STAGES) {
+        expect(() => parseConfig({ ...deployed, STAGE: stage, LDAP_URL: 'ldaps://a.example.org', LDAP_TLS_INSECURE: 'true' })).toThrow(/LDAP_TLS_INSECURE/);
+      }
+    });
+  });
+
+  describe('the stages that are local', () => {
+    it('are the ones local/stage-guard.mjs keeps from `serverless package` and `deploy`', () => {
+      expect([...LOCAL_STAGES].sort()).toEqual([...GUARDED_STAGES].sort());
+    });
+
+    it.each(['local', 'offline', 'test'])('%s: packaging and deploying it are refused', (stage) => {
+      const guard = (command: string) => {
+        const serverless = {
+          getProvider: () => ({ getStage: () => stage }),
+          processedInput: { commands: [command] },
+          service: { provider: {} },
+          classes: { Error },
+        };
+        return () => new LocalStageGuard(serverless).hooks.initialize();
+      };
+      expect(guard('package')).toThrow(`The "${stage}" stage is for \`npm start\` and the tests`);
+      expect(guard('deploy')).toThrow(`The "${stage}" stage is for \`npm start\` and the tests`);
     });
   });
 });

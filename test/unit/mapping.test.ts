@@ -1,9 +1,10 @@
 // Pure mapping between directory entries and JSON, DN handling, sessions and error mapping.
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { AlreadyExistsError, InvalidCredentialsError, NoSuchObjectError } from 'ldapts';
 import { describe, expect, it } from 'vitest';
 import { diffDNs, entityDN, normalizeDN, parseEntityDN, sameDN } from '../../lib/dn.js';
 import { budgetFor, OutOfTimeError, RESPONSE_MARGIN_MS } from '../../lib/budget.js';
-import { ConnectionLostError } from '../../lib/directory.js';
+import { ConnectionLostError, isConnectionFailure } from '../../lib/directory.js';
 import { apiError, toApiError } from '../../lib/errors.js';
 import { expiredRevocations, isRevoked, parseRevocation, revocationValue } from '../../lib/sessions.js';
 import { buildUserEntry, toUserJson, UserCreateSchema } from '../../lib/users.js';
@@ -110,6 +111,28 @@ describe('errors', () => {
       expect(toApiError(error).statusCode, String(error)).toBe(503);
       expect(toApiError(error).body).toEqual({ msg: 'Directory unavailable' });
     }
+  });
+});
+
+describe('connection failures', () => {
+  it('never take a TLS error for an unreachable server, whatever words the certificate\'s names put in its message', () => {
+    const names = 'DNS:connection-timeout.attacker.example, DNS:socket-closed.attacker.example';
+    const wrongHost = checkServerIdentity('ldap1.example.org', { subject: { CN: 'x' }, subjectaltname: names } as PeerCertificate);
+    expect(wrongHost?.message).toMatch(/timeout/);
+    const coded = (code: string) => Object.assign(new Error(`${code}: connection timeout, socket closed (${names})`), { code });
+    const tlsErrors = [wrongHost, ...['ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'CERT_HAS_EXPIRED', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'].map(coded)];
+    for (const error of tlsErrors) expect(isConnectionFailure(error), String(error)).toBe(false);
+  });
+
+  it('are told by their code, and by their words only for ldapts\' own errors, which have none', () => {
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'ERR_SOCKET_CONNECTION_TIMEOUT']) {
+      expect(isConnectionFailure(Object.assign(new Error(`connect ${code}`), { code })), code).toBe(true);
+    }
+    for (const message of ['Connection timeout', 'SearchRequest: Operation timed out', 'Connection closed before message response was received', 'Socket connection not established']) {
+      expect(isConnectionFailure(new Error(message)), message).toBe(true);
+    }
+    expect(isConnectionFailure(new Error('Unknown change operation'))).toBe(false);
   });
 });
 
