@@ -110,15 +110,22 @@ export function caKeyFromPrivateKey(privateKey: KeyObject, comment = ''): CaKey 
   return { type, privateKey, blob, fingerprint: fingerprintOf(blob), comment };
 }
 
-/** A new CA key: Ed25519 unless asked otherwise. */
+/**
+ * A new CA key: Ed25519 unless asked otherwise. The key comes out of the generation encoded and is
+ * read back as a key of its own: a KeyObject straight from generateKeyPairSync shares a lock with
+ * the generation job, and when garbage collection ends that job during the key's export (as
+ * caKeyFromPrivateKey does), Node 20 deadlocks (seen as a test run hanging, in ~KeyGenJob).
+ */
 export function generateCaKey(type: CaKeyType = 'ssh-ed25519', comment = ''): CaKey {
+  const publicKeyEncoding = { type: 'spki', format: 'der' } as const;
+  const privateKeyEncoding = { type: 'pkcs8', format: 'der' } as const;
   const { privateKey } =
     type === 'ssh-ed25519'
-      ? generateKeyPairSync('ed25519')
+      ? generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding })
       : type === 'ssh-rsa'
-        ? generateKeyPairSync('rsa', { modulusLength: RSA_GENERATED_BITS })
-        : generateKeyPairSync('ec', { namedCurve: ECDSA[type].namedCurve });
-  return caKeyFromPrivateKey(privateKey, comment);
+        ? generateKeyPairSync('rsa', { modulusLength: RSA_GENERATED_BITS, publicKeyEncoding, privateKeyEncoding })
+        : generateKeyPairSync('ec', { namedCurve: ECDSA[type].namedCurve, publicKeyEncoding, privateKeyEncoding });
+  return caKeyFromPrivateKey(createPrivateKey({ key: privateKey, format: 'der', type: 'pkcs8' }), comment);
 }
 
 /** The CA's public key line, as in `TrustedUserCAKeys` or after `@cert-authority`. */

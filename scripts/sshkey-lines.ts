@@ -12,8 +12,10 @@ export const sshString = (data: Buffer | string): Buffer => {
 
 /** A new `ssh-ed25519 <base64> <comment>` line (the private half is thrown away). */
 export const ed25519Line = (comment = 'fixture'): string => {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
+  // Encoded by the key generation itself: exporting a freshly generated KeyObject can deadlock Node
+  // (see generateCaKey in lib/sshca.ts). An Ed25519 SPKI ends with the 32-byte key.
+  const { publicKey } = generateKeyPairSync('ed25519', { publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'der' } });
+  const raw = publicKey.subarray(-32);
   const blob = Buffer.concat([sshString('ssh-ed25519'), sshString(raw)]);
   return `ssh-ed25519 ${blob.toString('base64')}${comment === '' ? '' : ` ${comment}`}`;
 };

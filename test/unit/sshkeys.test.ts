@@ -2,7 +2,7 @@
 // reference for fingerprints and sizes. Keys ssh-keygen cannot make (sk-*, broken ones) are
 // built here from real blobs in the SSH wire format.
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,8 +37,9 @@ const bodyOf = (key: ParsedKey): Buffer => key.blob.subarray(4 + key.type.length
 const rsaBlob = (e: Buffer, n: Buffer): Buffer => blobOf(sshString('ssh-rsa'), sshMpint(e), sshMpint(n));
 
 const rsaNumbersFromCrypto = (modulusLength: number): { e: Buffer; n: Buffer } => {
-  const { publicKey } = generateKeyPairSync('rsa', { modulusLength });
-  const jwk = publicKey.export({ format: 'jwk' });
+  // Encoded by the generation, then read back: exporting its own KeyObject can deadlock (lib/sshca.ts, generateCaKey).
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength, publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'der' } });
+  const jwk = createPublicKey({ key: publicKey, format: 'der', type: 'spki' }).export({ format: 'jwk' });
   return { e: Buffer.from(jwk.e ?? '', 'base64url'), n: Buffer.from(jwk.n ?? '', 'base64url') };
 };
 
