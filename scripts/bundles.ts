@@ -1,7 +1,7 @@
 // Bundle size and cold import of every function, as deployed: each function in serverless.yml is
 // built the way serverless-esbuild builds it (the options of `custom.esbuild`, its defaults where
 // the file sets none), then required in fresh Node processes. `npm run bench` prints these rows;
-// `npx tsx scripts/bundles.ts` prints them alone. Budget per function: ≤ 158 KB minified (the
+// `npx tsx scripts/bundles.ts` prints them alone. Budget per function: ≤ 162 KB minified (the
 // source map apart) and ≤ 20 ms to import; the functions that read a CA's private key (their IAM
 // role in serverless.yml says so) carry the key reading, signing and revocation code on top, and
 // may be SIGNING_ALLOWANCE_BYTES larger; every function may be POWERTOOLS_ALLOWANCE_BYTES larger
@@ -16,9 +16,10 @@ import { promisify } from 'node:util';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { load } from 'js-yaml';
 
-// 8 KB of it read the secrets from SSM (lib/secrets.ts, @middy/ssm and its part of @middy/util),
-// which every function that binds to the directory does when deployed.
-export const MAX_BUNDLE_BYTES = 158 * 1024;
+// The issue's 150 KB, and 8 KB to read the secrets from SSM (lib/secrets.ts, @middy/ssm and its part
+// of @middy/util), which every function that binds to the directory does when deployed, and 4 KB of
+// TLS and failover to several directory servers (lib/config.ts, lib/directory.ts).
+export const MAX_BUNDLE_BYTES = 162 * 1024;
 // 24 KB of key reading, signing and revocation code, and 8 KB of journalled writes and versions
 // (lib/writes.ts, lib/etags.ts), which updateUser, the largest, carries all of.
 export const SIGNING_ALLOWANCE_BYTES = 32 * 1024;
