@@ -210,14 +210,17 @@ export function route<TBody>(
   const core = (event: Event, context: KeyperContext, { signal }: { signal?: AbortSignal } = {}): Promise<Result> => {
     const fields = lineFields(event, context);
     return withLogFields(fields, async () => {
-      // Before connecting: a request without a valid token costs the directory nothing.
+      const parseBody = (): TBody => (options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body));
+      // Before connecting: a request without a valid token, or a public route's malformed body (a
+      // stranger's), costs the directory nothing. Other routes check the body once the caller may.
       const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
+      const publicBody = options.access === 'public' ? parseBody() : undefined;
       return withDirectory(async (client) => {
         const caller = token === undefined ? undefined : await authenticate(client, event, token);
         context.caller = caller?.name;
         // Audit lines name who changed what (lib/audit.ts).
         if (caller !== undefined) fields.caller = caller.name;
-        const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
+        const body = options.access === 'public' ? (publicBody as TBody) : parseBody();
         // The overloads guarantee a Caller for every access level but 'public'.
         return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
       }, undefined, undefined, invocationBudget(context, signal));

@@ -230,6 +230,30 @@ describe('the token is checked before the directory is contacted', () => {
     });
   });
 
+  it('opens no connection for a stranger\'s malformed login', async () => {
+    let connections = 0;
+    const sockets: Socket[] = [];
+    const server: Server = createServer((socket) => {
+      connections += 1;
+      sockets.push(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await withDirectoryAt(`ldap://127.0.0.1:${(server.address() as AddressInfo).port}`, async () => {
+        for (const json of [{}, { username: 'alice' }, { username: 42, password: 'whatever-it-is' }]) {
+          expect((await invoke(login, { method: 'POST', route: '/api/login', json })).status, JSON.stringify(json)).toBe(400);
+        }
+        expect(connections).toBe(0);
+        // The counter does count: a well-formed login connects (and times out: the server never answers).
+        expect((await invoke(login, { method: 'POST', route: '/api/login', json: { username: 'alice', password: 'whatever-it-is' } })).status).toBe(503);
+        expect(connections).toBeGreaterThan(0);
+      });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  });
+
   it('opens no connection for a missing, forged, expired or wrong-type token', async () => {
     let connections = 0;
     const sockets: Socket[] = [];
