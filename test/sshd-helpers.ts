@@ -62,6 +62,33 @@ const waitForPort = async (port: number, child: ChildProcess, timeoutMs: number)
   throw new Error(`sshd did not listen on ${port} within ${timeoutMs} ms`);
 };
 
+/** The local login account. No password: "*" is not a locked account, which sshd would refuse. */
+export const addLoginAccount = async (account: string): Promise<void> => {
+  await run('/usr/sbin/useradd', ['--system', '--no-create-home', '--home-dir', '/', '--shell', '/bin/sh', '--password', '*', account]);
+};
+
+/** Removes the login account; a failure is only reported, so the rest of the clean-up still runs. */
+export const removeLoginAccount = async (account: string): Promise<void> => {
+  await run('/usr/sbin/userdel', [account]).catch((error: unknown) => console.warn(`userdel ${account}: ${String(error)}`));
+};
+
+/** A throw-away Ed25519 host key in `work`: returns its private key file. */
+export const makeHostKey = async (work: string): Promise<string> => {
+  const file = path.join(work, 'host_ed25519');
+  await run(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-f', file]);
+  return file;
+};
+
+/** sshd_config lines for logins by public key only (no authorized_keys files), as `account` alone. */
+export const publicKeyOnly = (account: string): string[] => [
+  'AuthorizedKeysFile none',
+  'PubkeyAuthentication yes',
+  'PasswordAuthentication no',
+  'KbdInteractiveAuthentication no',
+  'PermitRootLogin no',
+  `AllowUsers ${account}`,
+];
+
 export interface RunningSshd {
   port: number;
   /** What sshd has logged so far (LogLevel VERBOSE, on stderr). */

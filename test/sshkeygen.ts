@@ -5,8 +5,45 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import type { CaKeyType } from '../lib/sshca.js';
 
 export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+
+/** Every key type a CA or a certified key may have. */
+export const KEY_TYPES: readonly CaKeyType[] = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'ssh-rsa',
+];
+
+/** ssh-keygen's `-t`/`-b` arguments for a key of each type, RSA at `rsaBits`. */
+export const keygenArgs = (rsaBits: number): Readonly<Record<CaKeyType, string[]>> => ({
+  'ssh-ed25519': ['-t', 'ed25519'],
+  'ecdsa-sha2-nistp256': ['-t', 'ecdsa', '-b', '256'],
+  'ecdsa-sha2-nistp384': ['-t', 'ecdsa', '-b', '384'],
+  'ecdsa-sha2-nistp521': ['-t', 'ecdsa', '-b', '521'],
+  'ssh-rsa': ['-t', 'rsa', '-b', String(rsaBits)],
+});
+
+/** Expects `run` to throw a `type` whose message matches `reason`; returns that error. */
+export function expectThrown<E extends Error>(
+  run: () => unknown,
+  type: abstract new (...args: never[]) => E,
+  reason: RegExp,
+): E {
+  let error: unknown;
+  try {
+    run();
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error).toBeInstanceOf(type);
+  expect((error as Error).message).toMatch(reason);
+  return error as E;
+}
 
 export interface Run {
   status: number | null;

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importKeyperCa } from '../../scripts/import-keyper-ca.js';
 import { addHost, addStoredValues, deleteEntries } from '../authkeys-helpers.js';
 import { ADMIN_PASSWORD, apiUrl, directoryUrl, env, groupDN, hostDN, http, login, uniqueName } from '../helpers.js';
-import { rootOnlyDir, run, SSH_KEYGEN, sshdSkipReason, startSshd, tryLogin, type RunningSshd } from '../sshd-helpers.js';
+import { addLoginAccount, makeHostKey, publicKeyOnly, removeLoginAccount, rootOnlyDir, run, SSH_KEYGEN, sshdSkipReason, startSshd, tryLogin, type RunningSshd } from '../sshd-helpers.js';
 
 const SCRIPTS = fileURLToPath(new URL('../../scripts/sshd/', import.meta.url));
 const skip = sshdSkipReason !== undefined;
@@ -74,7 +74,7 @@ const refreshKrl = async (): Promise<void> => {
 beforeAll(async () => {
   if (skip) return;
   admin = (await login('admin', ADMIN_PASSWORD)).access_token;
-  await run('/usr/sbin/useradd', ['--system', '--no-create-home', '--home-dir', '/', '--shell', '/bin/sh', '--password', '*', account]);
+  await addLoginAccount(account);
   accountCreated = true;
   await addHost(host);
   clientDir = await mkdtemp(path.join(tmpdir(), 'keyper-ssh-ca-client-'));
@@ -95,7 +95,7 @@ beforeAll(async () => {
   }
   await writeFile(path.join(work, 'keyper.env'), `KEYPER_API_URL=${apiUrl()}\nKEYPER_HOSTNAME=${host}\nKEYPER_KRL_FILE=${path.join(work, 'revoked_keys')}\n`, { mode: 0o644 });
   // The host's key, certified by the API's host CA (created with the host, fetched from /hostcert).
-  await run(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'host_ed25519')]);
+  await makeHostKey(work);
   const hostKey = (await readFile(path.join(work, 'host_ed25519.pub'), 'utf8')).trim();
   const certified = await http('PUT', `/hosts/${host}`, { token: admin, json: { sshPublicCerts: [{ name: 'sshd', key: hostKey }] } });
   expect(certified.status, certified.text).toBe(200);
@@ -112,19 +112,14 @@ beforeAll(async () => {
     `AuthorizedPrincipalsCommand ${path.join(work, 'authprinc.sh')} %u %f %s`,
     'AuthorizedPrincipalsCommandUser nobody',
     `RevokedKeys ${path.join(work, 'revoked_keys')}`,
-    'AuthorizedKeysFile none',
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PermitRootLogin no',
-    `AllowUsers ${account}`,
+    ...publicKeyOnly(account),
   ]);
 }, 60_000);
 
 afterAll(async () => {
   if (skip) return;
   await sshd?.stop();
-  if (accountCreated) await run('/usr/sbin/userdel', [account]).catch((error: unknown) => console.warn(`userdel ${account}: ${String(error)}`));
+  if (accountCreated) await removeLoginAccount(account);
   if (admin !== '') await http('DELETE', `/users/${keyperUser}`, { token: admin });
   await deleteEntries([groupDN(host), hostDN(host)]);
   for (const dir of [work, clientDir]) if (dir !== '') await rm(dir, { recursive: true, force: true });

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addHost, deleteEntries, patchStoredKey } from '../authkeys-helpers.js';
 import { ADMIN_PASSWORD, apiUrl, groupDN, hostDN, http, login, uniqueName } from '../helpers.js';
-import { rootOnlyDir, run, SSH_KEYGEN, sshdSkipReason, startSshd, tryLogin, type RunningSshd } from '../sshd-helpers.js';
+import { addLoginAccount, makeHostKey, publicKeyOnly, removeLoginAccount, rootOnlyDir, run, SSH_KEYGEN, sshdSkipReason, startSshd, tryLogin, type RunningSshd } from '../sshd-helpers.js';
 
 const AUTH_SH = fileURLToPath(new URL('../../scripts/sshd/auth.sh', import.meta.url));
 
@@ -72,8 +72,8 @@ beforeAll(async () => {
   if (skipReason !== undefined) return;
   admin = (await login('admin', ADMIN_PASSWORD)).access_token;
 
-  // The login account (no password: "*" is not a locked account, which sshd would refuse).
-  await run('/usr/sbin/useradd', ['--system', '--no-create-home', '--home-dir', '/', '--shell', '/bin/sh', '--password', '*', account]);
+  // The login account (no password: see addLoginAccount).
+  await addLoginAccount(account);
   accountCreated = true;
 
   // Keyper: a host (with its group) and a user whose principal is the login name.
@@ -102,24 +102,18 @@ beforeAll(async () => {
   await copyFile(AUTH_SH, path.join(work, 'auth.sh'));
   await chmod(path.join(work, 'auth.sh'), 0o755);
   await writeFile(path.join(work, 'keyper.env'), `KEYPER_API_URL=${apiUrl()}\nKEYPER_HOSTNAME=${host}\n`, { mode: 0o644 });
-  await run(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(work, 'host_ed25519')]);
   sshd = await startSshd(work, [
-    `HostKey ${path.join(work, 'host_ed25519')}`,
-    'AuthorizedKeysFile none',
+    `HostKey ${await makeHostKey(work)}`,
     `AuthorizedKeysCommand ${path.join(work, 'auth.sh')} %u %f`,
     'AuthorizedKeysCommandUser nobody',
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PermitRootLogin no',
-    `AllowUsers ${account}`,
+    ...publicKeyOnly(account),
   ]);
 }, 60_000);
 
 afterAll(async () => {
   if (skipReason !== undefined) return;
   await sshd?.stop();
-  if (accountCreated) await run('/usr/sbin/userdel', [account]).catch((error: unknown) => console.warn(`userdel ${account}: ${String(error)}`));
+  if (accountCreated) await removeLoginAccount(account);
   if (admin !== '') await http('DELETE', `/users/${keyperUser}`, { token: admin });
   await deleteEntries([groupDN(host), hostDN(host)]);
   for (const dir of [work, clientDir]) if (dir !== '') await rm(dir, { recursive: true, force: true });

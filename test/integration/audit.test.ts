@@ -2,7 +2,7 @@
 // lines the handlers write: one audit line per directory change, naming who, which entry, which
 // attributes and which values by identity (key fingerprints, group DNs), never a password, and
 // written whatever LOG_LEVEL says.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 // Metric lines are off in the test runs (test/global-setup.ts): on here, before lib/metrics.ts loads.
 vi.hoisted(() => {
@@ -21,13 +21,13 @@ import { parsePublicKey } from '../../lib/sshkeys.js';
 import { addValues, allOrNothing } from '../../lib/writes.js';
 import { ed25519Line } from '../../scripts/sshkey-lines.js';
 import { ADMIN_PASSWORD, groupDN, invoke, tokenOf, uniqueName, userDN, type Reply } from '../helpers.js';
-import { captureLines, type Line } from '../log-lines.js';
+import { captureLinesAt, type Line } from '../log-lines.js';
 
 const PASSWORD = 'first secret passphrase';
 const NEW_PASSWORD = 'second secret passphrase';
 let admin: string;
-let level: string | undefined;
-let lines: Line[] = [];
+// Nothing but audit lines and metrics should come through.
+const lines = captureLinesAt('silent');
 const created: string[] = [];
 
 const create = (json: unknown): Promise<Reply> => invoke(createUser, { method: 'POST', route: '/api/users', token: admin, json });
@@ -63,19 +63,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const name of created) await remove(name);
-});
-
-beforeEach(() => {
-  level = process.env.LOG_LEVEL;
-  // Nothing but audit lines and metrics should come through.
-  process.env.LOG_LEVEL = 'silent';
-  lines = captureLines();
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-  if (level === undefined) delete process.env.LOG_LEVEL;
-  else process.env.LOG_LEVEL = level;
 });
 
 describe('audit lines, with LOG_LEVEL=silent', () => {

@@ -1,16 +1,15 @@
 // Log lines of one request carry the same request id and the caller's source address, so that a
 // failed login or a refused host credential can be traced to the request line and to its origin.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler as login } from '../../functions/auth/login.js';
 import { handler as updateHost } from '../../functions/hosts/update.js';
 import { handler as authkeys } from '../../functions/public/authkeys.js';
 import { addHost, deleteEntries } from '../authkeys-helpers.js';
 import { ADMIN_PASSWORD, apiEvent, groupDN, hostDN, lambdaContext, tokenOf, uniqueName, type EventInput } from '../helpers.js';
-import { captureLines, type Line } from '../log-lines.js';
+import { captureLinesAt } from '../log-lines.js';
 
 const host = uniqueName('loghost');
-let lines: Line[] = [];
-let level: string | undefined;
+const lines = captureLinesAt('info');
 
 /** Invokes a handler from `sourceIp` and answers the log lines it wrote. */
 const linesOf = async (handler: typeof login, input: EventInput, sourceIp: string): Promise<Record<string, unknown>[]> => {
@@ -30,18 +29,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await deleteEntries([groupDN(host), hostDN(host)]);
-});
-
-beforeEach(() => {
-  level = process.env.LOG_LEVEL;
-  process.env.LOG_LEVEL = 'info';
-  lines = captureLines();
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-  if (level === undefined) delete process.env.LOG_LEVEL;
-  else process.env.LOG_LEVEL = level;
 });
 
 describe('every line of a request', () => {

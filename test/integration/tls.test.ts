@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InvalidCredentialsError } from 'ldapts';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { handler as createHost } from '../../functions/hosts/create.js';
 import { handler as deleteHost } from '../../functions/hosts/delete.js';
 import { handler as getUser } from '../../functions/users/get.js';
@@ -21,7 +21,7 @@ import { freePort } from '../../scripts/ports.js';
 import { cutEverywhere } from '../cuts.js';
 import { startFaultProxy, type FaultProxy } from '../fault-proxy.js';
 import { ADMIN_PASSWORD, baseDN, directoryUrl, env, invoke, tokenOf, uniqueName } from '../helpers.js';
-import { captureLines, type Line } from '../log-lines.js';
+import { captureLinesAt } from '../log-lines.js';
 
 const tls = () => inject('tls');
 const CLEAR = { LDAP_URL: '', LDAP_STARTTLS: '', LDAP_CA_FILE: '', LDAP_TLS_INSECURE: '' };
@@ -45,8 +45,7 @@ let proxy: FaultProxy;
 let silent: Server;
 const silentSockets = new Set<Socket>();
 let silentPort: number;
-let lines: Line[] = [];
-let level: string | undefined;
+const lines = captureLinesAt('warn');
 
 beforeAll(async () => {
   wrongHostDir = await mkdtemp(path.join(tmpdir(), 'keyper-wrong-host-'));
@@ -79,15 +78,6 @@ afterAll(async () => {
 
 beforeEach(() => {
   proxy.record();
-  level = process.env.LOG_LEVEL;
-  process.env.LOG_LEVEL = 'warn';
-  lines = captureLines();
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-  if (level === undefined) delete process.env.LOG_LEVEL;
-  else process.env.LOG_LEVEL = level;
 });
 
 /** The LDAP operations that reached the proxy since the test began, but the unbinds of earlier tests' connections. */

@@ -8,7 +8,7 @@ import { KrlError, readKrl, sha256OfFingerprint, writeKrl, type KrlInput } from 
 import { caPublicLine, generateCaKey, writeCaPrivateKey, type CaKey } from '../../lib/sshca.js';
 import { randomSerial, signCertificate } from '../../lib/sshcert.js';
 import { WireWriter } from '../../lib/sshwire.js';
-import { Scratch, keygenFingerprint, queryKrl, sshKeygen, sshKeygenOk } from '../sshkeygen.js';
+import { Scratch, expectThrown, keygenFingerprint, queryKrl, sshKeygen, sshKeygenOk } from '../sshkeygen.js';
 
 const scratch = new Scratch();
 afterAll(() => scratch.remove());
@@ -55,14 +55,7 @@ beforeAll(() => {
 const krl = (input: Partial<KrlInput>): Buffer => writeKrl({ version: 1n, generatedAt: NOW, ...input });
 
 const expectRefused = (run: () => unknown, reason: RegExp): void => {
-  let error: unknown;
-  try {
-    run();
-  } catch (caught) {
-    error = caught;
-  }
-  expect(error).toBeInstanceOf(KrlError);
-  expect((error as Error).message).toMatch(reason);
+  expectThrown(run, KrlError, reason);
 };
 
 describe('KRLs written here, read by ssh-keygen -Q', () => {

@@ -13,30 +13,15 @@ import {
   verifySignature,
   writeCaPrivateKey,
   type CaKey,
-  type CaKeyType,
 } from '../../lib/sshca.js';
 import { parseKeyBlob } from '../../lib/sshkeys.js';
 import { WireWriter } from '../../lib/sshwire.js';
-import { Scratch, keygenFingerprint, sshKeygen, sshKeygenOk } from '../sshkeygen.js';
+import { KEY_TYPES as CA_TYPES, Scratch, expectThrown, keygenArgs, keygenFingerprint, sshKeygen, sshKeygenOk } from '../sshkeygen.js';
 
 const scratch = new Scratch();
 afterAll(() => scratch.remove());
 
-const CA_TYPES: readonly CaKeyType[] = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'ssh-rsa',
-];
-
-const KEYGEN_ARGS: Readonly<Record<CaKeyType, string[]>> = {
-  'ssh-ed25519': ['-t', 'ed25519'],
-  'ecdsa-sha2-nistp256': ['-t', 'ecdsa', '-b', '256'],
-  'ecdsa-sha2-nistp384': ['-t', 'ecdsa', '-b', '384'],
-  'ecdsa-sha2-nistp521': ['-t', 'ecdsa', '-b', '521'],
-  'ssh-rsa': ['-t', 'rsa', '-b', '3072'],
-};
+const KEYGEN_ARGS = keygenArgs(3072);
 
 const ARMOR = /-----(BEGIN|END) OPENSSH PRIVATE KEY-----/g;
 const unarmor = (text: string): Buffer => Buffer.from(text.replace(ARMOR, '').replace(/\s/g, ''), 'base64');
@@ -53,14 +38,7 @@ function layout(file: Buffer): { publicKey: number; section: number; checkInt: n
 }
 
 const expectRefused = (text: string, reason: RegExp): void => {
-  let error: unknown;
-  try {
-    readCaPrivateKey(text);
-  } catch (caught) {
-    error = caught;
-  }
-  expect(error).toBeInstanceOf(CaKeyError);
-  expect((error as Error).message).toMatch(reason);
+  expectThrown(() => readCaPrivateKey(text), CaKeyError, reason);
 };
 
 describe('CA keys written here, read by ssh-keygen', () => {

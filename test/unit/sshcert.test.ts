@@ -20,26 +20,12 @@ import {
 } from '../../lib/sshcert.js';
 import { SshKeyError, parsePublicKey } from '../../lib/sshkeys.js';
 import { WireWriter } from '../../lib/sshwire.js';
-import { Scratch, keygenFingerprint, listCertificate, listedTime, sshKeygen, sshKeygenOk } from '../sshkeygen.js';
+import { KEY_TYPES, Scratch, expectThrown, keygenArgs, keygenFingerprint, listCertificate, listedTime, sshKeygen, sshKeygenOk } from '../sshkeygen.js';
 
 const scratch = new Scratch();
 afterAll(() => scratch.remove());
 
-const KEY_TYPES: readonly CaKeyType[] = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'ssh-rsa',
-];
-
-const KEYGEN_ARGS: Readonly<Record<CaKeyType, string[]>> = {
-  'ssh-ed25519': ['-t', 'ed25519'],
-  'ecdsa-sha2-nistp256': ['-t', 'ecdsa', '-b', '256'],
-  'ecdsa-sha2-nistp384': ['-t', 'ecdsa', '-b', '384'],
-  'ecdsa-sha2-nistp521': ['-t', 'ecdsa', '-b', '521'],
-  'ssh-rsa': ['-t', 'rsa', '-b', '2048'],
-};
+const KEYGEN_ARGS = keygenArgs(2048);
 
 /** How `ssh-keygen -L` names the signature algorithm a CA of each type uses. */
 const SIGNATURE_ALGORITHM: Readonly<Record<CaKeyType, string>> = {
@@ -82,16 +68,8 @@ const request = (overrides: Partial<CertificateRequest> = {}): CertificateReques
 });
 
 const expectRefused = (run: () => unknown, reason: RegExp): void => {
-  let error: unknown;
-  try {
-    run();
-  } catch (caught) {
-    error = caught;
-  }
-  expect(error).toBeInstanceOf(CertificateError);
   // A CertificateError is an SshKeyError: handlers answer both with a 400.
-  expect(error).toBeInstanceOf(SshKeyError);
-  expect((error as Error).message).toMatch(reason);
+  expect(expectThrown(run, CertificateError, reason)).toBeInstanceOf(SshKeyError);
 };
 
 describe('every certificate signed here is read by ssh-keygen -L', () => {
