@@ -282,8 +282,11 @@ describe('create and delete of one name at once', () => {
           method: 'POST', route: '/api/users', token: admin,
           json: { cn, userPassword: PASSWORD, confirmPassword: PASSWORD, givenName: 'C', sn: 'D', duration: 1, durationUnit: 'Days', memberOfs: [groupDN('demo_servers'), groupDN('web1')] },
         });
-      // The deletes spread over the time the creates take, so that they meet them half-way.
-      const remove = (i: number) => sleep(i * 12 + Math.random() * 12).then(() => removeUser(cn));
+      // The deletes spread over the time the creates take, so that they meet them half-way; wider
+      // each round, since a loaded machine slows the creates (with a narrow spread every create was
+      // cut by a delete, and no round had a create succeed).
+      const step = 12 + round * 4;
+      const remove = (i: number) => sleep(i * step + Math.random() * step).then(() => removeUser(cn));
       const replies = await Promise.all([
         ...Array.from({ length: 10 }, () => create().then((reply) => ({ kind: 'create', reply }))),
         ...Array.from({ length: 10 }, (_, i) => remove(i).then((reply) => ({ kind: 'delete', reply }))),
