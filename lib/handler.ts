@@ -197,12 +197,21 @@ const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy
     .use(errorResponder())
     .use(httpHeaderNormalizer());
 
-/** A route that needs neither a token nor the directory (the API description, CORS preflight). */
-export const routeWithoutDirectory = (work: (event: Event) => Promise<Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
-  withFacts(
-    commonMiddlewares().handler((event, context) => withLogFields(lineFields(event, context), () => work(event))),
-    { access: 'public', secrets: [], cas: [] },
+/**
+ * A route that needs neither a token nor the directory (the API description, CORS preflight, the
+ * CAs' public keys): it reads no secret but the keys of the CAs in `ca`, and opens no connection.
+ */
+export const routeWithoutDirectory = (
+  work: (invocation: Pick<Invocation<undefined, undefined>, 'event' | 'cas'>) => Promise<Result>,
+  options: Pick<RouteOptions<undefined>, 'ca'> = {},
+): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> => {
+  let handler = commonMiddlewares();
+  if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
+  return withFacts(
+    handler.handler((event, context) => withLogFields(lineFields(event, context), () => work({ event, cas: context.cas ?? NO_CAS }))),
+    { access: 'public', secrets: [], cas: options.ca?.kinds ?? [] },
   );
+};
 
 export function route<TBody = undefined, TQuery = undefined>(
   options: RouteOptions<TBody, TQuery> & { access: 'public' },

@@ -1,12 +1,16 @@
 // What a stranger without a token can make the public routes cost the directory: a malformed query
-// (or body) is the same 400 as with the directory up, answered before any connection.
+// (or body) is the same 400 as with the directory up, answered before any connection, and the CA
+// routes answer their public key lines without ever connecting.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { handler as authkeys } from '../../functions/public/authkeys.js';
 import { handler as authprinc } from '../../functions/public/authprinc.js';
+import { handler as hostca } from '../../functions/public/hostca.js';
 import { handler as hostcert } from '../../functions/public/hostcert.js';
+import { handler as userca } from '../../functions/public/userca.js';
 import { handler as usercert } from '../../functions/public/usercert.js';
 import { withSilentDirectory } from '../directory-at.js';
-import { invoke, type EventInput, type Reply } from '../helpers.js';
+import { env, invoke, type EventInput, type Reply } from '../helpers.js';
 
 type Handler = Parameters<typeof invoke>[0];
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -55,6 +59,19 @@ describe('public routes, a stranger\'s malformed parameters', () => {
         expect((await invoke(handler, input)).status, what).toBe(503);
         expect(connections(), what).toBeGreaterThan(before);
       }
+    });
+  });
+});
+
+describe('GET /api/userca and /api/hostca', () => {
+  it('answer the CA\'s public key line without any directory', async () => {
+    await withSilentDirectory(async (connections) => {
+      for (const [kind, handler, variable] of [['user', userca, 'CA_USER_KEY'], ['host', hostca, 'CA_HOST_KEY']] as const) {
+        const reply = await invoke(handler, { method: 'GET', route: `/api/${kind}ca` });
+        expect(reply.status, `${kind}ca: ${reply.text}`).toBe(200);
+        expect(reply.text).toBe(readFileSync(`${env()[variable]!}.pub`, 'utf8').trim() + '\n');
+      }
+      expect(connections()).toBe(0);
     });
   });
 });
