@@ -2,8 +2,9 @@
 // `export const handler = route({ access, body }, async ({ ... }) => response)`.
 // Order per request: parse body → check the token (no directory yet) → open directory → read the
 // caller's entry, authorize → validate → work → unbind (→ compress, on routes with large answers);
-// every error becomes a JSON `{"msg": ...}` response in one place (errorResponder). The directory
-// work keeps to the invocation's time budget (lib/budget.ts); timeouts answer 503.
+// public routes validate their body and query before the directory is opened. Every error
+// becomes a JSON `{"msg": ...}` response in one place (errorResponder). The directory work keeps
+// to the invocation's time budget (lib/budget.ts); timeouts answer 503.
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
@@ -44,20 +45,29 @@ export const text = (statusCode: number, body: string): Result => ({
   body,
 });
 
-interface Invocation<TBody, TCaller> {
+interface Invocation<TBody, TCaller, TQuery = undefined> {
   event: Event;
   /** Bound as the service account; unbound by the factory after the work. */
   client: Client;
   caller: TCaller;
   body: TBody;
+  /** The parameters validated with the route's `query` or `params` schema. */
+  query: TQuery;
   /** The CAs named in the route's `ca` option (lib/cakeys.ts). */
   cas: CertificateAuthorities;
 }
 
-interface RouteOptions<TBody> {
+interface RouteOptions<TBody, TQuery = undefined> {
   access: Access;
   /** Schema of the JSON body; routes without one ignore any body. */
   body?: z.ZodMiniType<TBody>;
+  /** Schema of the query string's parameters. */
+  query?: z.ZodMiniType<TQuery>;
+  /**
+   * Instead of `query`: schema of the parameters read from the body's fields and the query string
+   * together, the query's winning (sshd's scripts send either); `body` must then be an object's.
+   */
+  params?: z.ZodMiniType<TQuery>;
   /** Accept `application/x-www-form-urlencoded` bodies too (sshd scripts post forms). */
   form?: boolean;
   /**
@@ -138,7 +148,7 @@ const malformedIsBadRequest = (parser: middy.MiddlewareObj<Event>): middy.Middle
 });
 
 /** Parses JSON bodies, and form bodies where allowed, leaving other content types to the schema. */
-const bodyParsers = <TBody>(options: RouteOptions<TBody>): middy.MiddlewareObj<Event>[] => {
+const bodyParsers = <TBody, TQuery>(options: RouteOptions<TBody, TQuery>): middy.MiddlewareObj<Event>[] => {
   if (options.body === undefined) return [];
   if (!options.form) return [malformedIsBadRequest(httpJsonBodyParser<Event>())];
   // The urlencode parser is typed for REST API events only; its `before` reads the same fields.
@@ -161,6 +171,8 @@ const NO_CAS: CertificateAuthorities = {
 export interface RouteFacts {
   access: Access;
   body?: z.ZodMiniType<unknown>;
+  query?: z.ZodMiniType<unknown>;
+  params?: z.ZodMiniType<unknown>;
   /** The secrets and CA keys the function reads (its IAM role in serverless.yml may read those alone). */
   secrets: readonly SecretName[];
   cas: readonly CaKind[];
@@ -185,24 +197,33 @@ const commonMiddlewares = (encoding?: middy.MiddlewareObj<Event, Result>): middy
     .use(errorResponder())
     .use(httpHeaderNormalizer());
 
-/** A route that needs neither a token nor the directory (the API description, CORS preflight). */
-export const routeWithoutDirectory = (work: (event: Event) => Promise<Result>): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
-  withFacts(
-    commonMiddlewares().handler((event, context) => withLogFields(lineFields(event, context), () => work(event))),
-    { access: 'public', secrets: [], cas: [] },
+/**
+ * A route that needs neither a token nor the directory (the API description, CORS preflight, the
+ * CAs' public keys): it reads no secret but the keys of the CAs in `ca`, and opens no connection.
+ */
+export const routeWithoutDirectory = (
+  work: (invocation: Pick<Invocation<undefined, undefined>, 'event' | 'cas'>) => Promise<Result>,
+  options: Pick<RouteOptions<undefined>, 'ca'> = {},
+): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> => {
+  let handler = commonMiddlewares();
+  if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
+  return withFacts(
+    handler.handler((event, context) => withLogFields(lineFields(event, context), () => work({ event, cas: context.cas ?? NO_CAS }))),
+    { access: 'public', secrets: [], cas: options.ca?.kinds ?? [] },
   );
+};
 
-export function route<TBody = undefined>(
-  options: RouteOptions<TBody> & { access: 'public' },
-  work: (invocation: Invocation<TBody, undefined>) => Promise<Result>,
+export function route<TBody = undefined, TQuery = undefined>(
+  options: RouteOptions<TBody, TQuery> & { access: 'public' },
+  work: (invocation: Invocation<TBody, undefined, TQuery>) => Promise<Result>,
 ): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext>;
-export function route<TBody = undefined>(
-  options: RouteOptions<TBody> & { access: Exclude<Access, 'public'> },
-  work: (invocation: Invocation<TBody, Caller>) => Promise<Result>,
+export function route<TBody = undefined, TQuery = undefined>(
+  options: RouteOptions<TBody, TQuery> & { access: Exclude<Access, 'public'> },
+  work: (invocation: Invocation<TBody, Caller, TQuery>) => Promise<Result>,
 ): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext>;
-export function route<TBody>(
-  options: RouteOptions<TBody>,
-  work: (invocation: Invocation<TBody, never>) => Promise<Result>,
+export function route<TBody, TQuery>(
+  options: RouteOptions<TBody, TQuery>,
+  work: (invocation: Invocation<TBody, never, TQuery>) => Promise<Result>,
 ): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> {
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
@@ -210,19 +231,24 @@ export function route<TBody>(
   const core = (event: Event, context: KeyperContext, { signal }: { signal?: AbortSignal } = {}): Promise<Result> => {
     const fields = lineFields(event, context);
     return withLogFields(fields, async () => {
-      const parseBody = (): TBody => (options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body));
-      // Before connecting: a request without a valid token, or a public route's malformed body (a
-      // stranger's), costs the directory nothing. Other routes check the body once the caller may.
+      const parseRequest = (): { body: TBody; query: TQuery } => {
+        const body = options.body === undefined ? (undefined as TBody) : parseInput(options.body, event.body);
+        const { query: querySchema, params } = options;
+        if (params !== undefined) return { body, query: parseInput(params, { ...(body as object | undefined), ...event.queryStringParameters }) };
+        return { body, query: querySchema === undefined ? (undefined as TQuery) : parseInput(querySchema, event.queryStringParameters) };
+      };
+      // Before connecting: a request without a valid token, or a public route's malformed body or
+      // query (a stranger's), costs the directory nothing. Other routes check them once the caller may.
       const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
-      const publicBody = options.access === 'public' ? parseBody() : undefined;
+      const publicRequest = options.access === 'public' ? parseRequest() : undefined;
       return withDirectory(async (client) => {
         const caller = token === undefined ? undefined : await authenticate(client, event, token);
         context.caller = caller?.name;
         // Audit lines name who changed what (lib/audit.ts).
         if (caller !== undefined) fields.caller = caller.name;
-        const body = options.access === 'public' ? (publicBody as TBody) : parseBody();
+        const { body, query } = publicRequest ?? parseRequest();
         // The overloads guarantee a Caller for every access level but 'public'.
-        return work({ event, client, caller: caller as never, body, cas: context.cas ?? NO_CAS });
+        return work({ event, client, caller: caller as never, body, query, cas: context.cas ?? NO_CAS });
       }, undefined, undefined, invocationBudget(context, signal));
     });
   };
@@ -233,5 +259,5 @@ export function route<TBody>(
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
   if (secretsReader !== undefined) handler = handler.use(secretsReader as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
   if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
-  return withFacts(handler.handler(core), { access: options.access, body: options.body, secrets, cas: options.ca?.kinds ?? [] });
+  return withFacts(handler.handler(core), { access: options.access, body: options.body, query: options.query, params: options.params, secrets, cas: options.ca?.kinds ?? [] });
 }

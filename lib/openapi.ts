@@ -232,11 +232,11 @@ export const OPERATIONS: Record<string, Operation> = {
     responses: { 200: { description: 'One certificate line per certificate; empty when none', text: true } },
   },
   'GET /api/userca': {
-    operationId: 'userca', summary: "The user CA's public key (sshd TrustedUserCAKeys)", access: 'public',
+    operationId: 'userca', summary: "The user CA's public key (sshd TrustedUserCAKeys)", access: 'public', directory: false,
     responses: { 200: { description: 'One OpenSSH public key line', text: true } },
   },
   'GET /api/hostca': {
-    operationId: 'hostca', summary: "The host CA's public key (clients' @cert-authority line)", access: 'public',
+    operationId: 'hostca', summary: "The host CA's public key (clients' @cert-authority line)", access: 'public', directory: false,
     responses: { 200: { description: 'One OpenSSH public key line', text: true } },
   },
   'GET /api/krlca': {

@@ -13,13 +13,11 @@ import { route, text } from '../../lib/handler.js';
 import { requestAdmitted } from '../../lib/hostcredentials.js';
 import { log } from '../../lib/log.js';
 import { revokedKeys } from '../../lib/revocations.js';
-import { parseInput } from '../../lib/validation.js';
 
-/** The body's fields are checked together with the query's, below. */
+/** The body's fields are checked together with the query's (`params`), before the directory is opened. */
 const FormBody = z.record(z.string(), z.unknown());
 
-export const handler = route({ access: 'public', body: FormBody, form: true }, async ({ client, event, body }) => {
-  const params = parseInput(AuthkeysParamsSchema, { ...body, ...event.queryStringParameters });
+export const handler = route({ access: 'public', body: FormBody, form: true, params: AuthkeysParamsSchema }, async ({ client, event, query: params }) => {
   if (!canMatch(params)) return text(200, '');
   const { baseDN } = config().ldap;
   const fingerprint = params.fingerprint;

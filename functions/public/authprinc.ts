@@ -10,13 +10,11 @@ import { config } from '../../lib/config.js';
 import { route, text } from '../../lib/handler.js';
 import { requestAdmitted } from '../../lib/hostcredentials.js';
 import { AuthprincParamsSchema, canMatchPrincipals, decidePrincipals, linesBody, readPrincipalFacts } from '../../lib/publiccerts.js';
-import { parseInput } from '../../lib/validation.js';
 
-/** The body's fields are checked together with the query's, below. */
+/** The body's fields are checked together with the query's (`params`), before the directory is opened. */
 const FormBody = z.record(z.string(), z.unknown());
 
-export const handler = route({ access: 'public', body: FormBody, form: true }, async ({ client, event, body }) => {
-  const params = parseInput(AuthprincParamsSchema, { ...body, ...event.queryStringParameters });
+export const handler = route({ access: 'public', body: FormBody, form: true, params: AuthprincParamsSchema }, async ({ client, event, query: params }) => {
   if (!canMatchPrincipals(params)) return text(200, '');
   const { baseDN } = config().ldap;
   const { users, hostMemberOf, hostCredentials, revocations } = await readPrincipalFacts(client, params, baseDN);

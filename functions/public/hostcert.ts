@@ -5,10 +5,8 @@ import { config } from '../../lib/config.js';
 import { route, text } from '../../lib/handler.js';
 import { requestAdmitted } from '../../lib/hostcredentials.js';
 import { certificateLines, HostCertParamsSchema, linesBody, readHostCertValues } from '../../lib/publiccerts.js';
-import { parseInput } from '../../lib/validation.js';
 
-export const handler = route({ access: 'public' }, async ({ client, event }) => {
-  const params = parseInput(HostCertParamsSchema, event.queryStringParameters);
+export const handler = route({ access: 'public', query: HostCertParamsSchema }, async ({ client, event, query: params }) => {
   const host = await readHostCertValues(client, params.hostname, config().ldap.baseDN);
   if (host === undefined || !requestAdmitted(event, params.hostname, host.credentials)) return text(200, '');
   return text(200, linesBody(certificateLines(host.raw, params, new Date())));

@@ -4,10 +4,8 @@
 import { config } from '../../lib/config.js';
 import { route, text } from '../../lib/handler.js';
 import { certificateLines, linesBody, readUserCertValues, UserCertParamsSchema } from '../../lib/publiccerts.js';
-import { parseInput } from '../../lib/validation.js';
 
-export const handler = route({ access: 'public' }, async ({ client, event }) => {
-  const params = parseInput(UserCertParamsSchema, event.queryStringParameters);
+export const handler = route({ access: 'public', query: UserCertParamsSchema }, async ({ client, query: params }) => {
   const raw = await readUserCertValues(client, params.username, config().ldap.baseDN);
   return text(200, linesBody(certificateLines(raw, params, new Date())));
 });

@@ -61,6 +61,11 @@ describe('openapi.json', () => {
       if (entry!.params === undefined) expect(entry!.body, 'the body schema must be the one the handler validates with').toBe(handler.route!.body);
       // Parameters read from query and body together: the handler parses a body, and validates both with params.
       else expect(handler.route!.body).toBeDefined();
+      expect(handler.route!.params, 'the parameters schema must be the one the handler validates with').toBe(entry!.params);
+      // Public routes validate their query in the route factory, before the directory is opened.
+      if (entry!.access === 'public') expect(handler.route!.query, 'the query schema must be the one the handler validates with').toBe(entry!.query);
+      // A route that binds to the directory reads the bind password; one that never contacts it does not.
+      expect(handler.route!.secrets.includes('LDAP_BIND_PASSWORD')).toBe(entry!.directory !== false);
     });
 
     it('is in the document with its auth, request and answers', () => {
