@@ -267,22 +267,47 @@ const unbindQuietly = async (client: Client): Promise<void> => {
 };
 
 /**
- * A connection bound as `credentials` to the first of `ldap.urls` that answers, in their order. A
- * server that cannot be reached (refused, reset, connect timeout) or answers busy or unavailable
- * is logged and the next one tried; anything else ends there: a refused bind (a wrong password is
- * wrong on every replica), a TLS failure (DirectoryTlsError), the end of the time budget. When
- * every server failed, the last one's error.
+ * How long a server that failed is tried after the others. A warm function keeps this memory
+ * between its requests, so that a silent server costs one request its connect timeout, not every
+ * request; it is still tried, last, meanwhile, and first again afterwards.
+ */
+export const SERVER_RETRY_MS = 30_000;
+
+/** When each server of this process last failed (by URL); a server that accepts a bind is forgotten. */
+const lastFailures = new Map<string, number>();
+
+/** Forgets every server's failure, as a new process would (tests). */
+export const forgetServerFailures = (): void => lastFailures.clear();
+
+/** `urls` in the order to try them at `now`: those that failed within SERVER_RETRY_MS last, each group in the order given. */
+export const serverOrder = (urls: readonly string[], failures: ReadonlyMap<string, number>, now: number): string[] => {
+  const failedLately = (url: string): boolean => {
+    const at = failures.get(url);
+    return at !== undefined && now - at < SERVER_RETRY_MS;
+  };
+  return [...urls.filter((url) => !failedLately(url)), ...urls.filter(failedLately)];
+};
+
+/**
+ * A connection bound as `credentials` to the first server that answers, in the order of
+ * `ldap.urls` but for those that failed lately (serverOrder). A server that cannot be reached
+ * (refused, reset, connect timeout) or answers busy or unavailable is logged and the next one
+ * tried; anything else ends there: a refused bind (a wrong password is wrong on every replica), a
+ * TLS failure (DirectoryTlsError), the end of the time budget. When every server failed, the last
+ * one's error.
  */
 export const openDirectory = async (ldap: LdapConfig, credentials: Credentials, budget: Budget = UNLIMITED): Promise<DirectoryClient> => {
   let failure: unknown;
-  for (const url of ldap.urls) {
+  for (const url of serverOrder(ldap.urls, lastFailures, Date.now())) {
     const client = new DirectoryClient(ldap, credentials, url, budget);
     try {
       await client.bind(credentials.dn, credentials.password);
+      lastFailures.delete(url);
       return client;
     } catch (error) {
       await client.close();
       if (!isServerFailure(error)) throw error;
+      lastFailures.set(url, Date.now());
       log('warn', 'LDAP server failed', { url, error: String(error) });
       failure = error;
     }

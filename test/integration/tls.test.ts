@@ -14,7 +14,7 @@ import { handler as deleteHost } from '../../functions/hosts/delete.js';
 import { handler as getUser } from '../../functions/users/get.js';
 import { OutOfTimeError } from '../../lib/budget.js';
 import { parseConfig, reloadConfig, type LdapConfig } from '../../lib/config.js';
-import { DirectoryTlsError, withDirectory, type Credentials } from '../../lib/directory.js';
+import { DirectoryTlsError, forgetServerFailures, withDirectory, type Credentials } from '../../lib/directory.js';
 import { toApiError } from '../../lib/errors.js';
 import { startDirectory, type RunningDirectory } from '../../scripts/directory.js';
 import { freePort } from '../../scripts/ports.js';
@@ -78,6 +78,8 @@ afterAll(async () => {
 
 beforeEach(() => {
   proxy.record();
+  // Each test starts as a new function would, remembering no server's failure.
+  forgetServerFailures();
 });
 
 /** The LDAP operations that reached the proxy since the test began, but the unbinds of earlier tests' connections. */
@@ -157,6 +159,28 @@ describe('several directory servers', () => {
     expect(await readBase(ldap)).toBe(proxy.url);
     expect(throughProxy()).toEqual(['bind', 'search']);
     expect(failedUrls()).toEqual([dead]);
+  });
+
+  it('remembers a silent server: the next requests go to the next server first, without waiting for it again', async () => {
+    const dead = `ldap://127.0.0.1:${silentPort}`;
+    const ldap = ldapWith({ LDAP_URL: `${dead},${proxy.url}`, LDAP_CONNECT_TIMEOUT_MS: '300' });
+    expect(await readBase(ldap)).toBe(proxy.url);
+    const connectionsToDead = silentSockets.size;
+    for (let i = 0; i < 3; i += 1) expect(await readBase(ldap)).toBe(proxy.url);
+    expect(silentSockets.size).toBe(connectionsToDead);
+    expect(failedUrls()).toEqual([dead]);
+    expect(throughProxy()).toEqual(Array.from({ length: 4 }, () => ['bind', 'search']).flat());
+  });
+
+  it('still tries a server that failed lately, last, when the others fail too', async () => {
+    const refusing = 'ldap://127.0.0.1:1';
+    await failure(readBase(ldapWith({ LDAP_URL: refusing })));
+    expect(failedUrls()).toEqual([refusing]);
+    const silentNow = `ldap://127.0.0.1:${silentPort}`;
+    const ldap = ldapWith({ LDAP_URL: `${refusing},${silentNow}`, LDAP_CONNECT_TIMEOUT_MS: '300' });
+    const error = await failure(readBase(ldap));
+    expect(error).toBeInstanceOf(Error);
+    expect(failedUrls()).toEqual([refusing, silentNow, refusing]);
   });
 
   it('leaves a plain server that takes connections but never answers the bind, after the connect timeout', async () => {
