@@ -190,7 +190,7 @@ describe('npm run package', () => {
         // A statement under a condition: the one it takes when the condition holds.
         const chosen = (statement as { 'Fn::If'?: [string, unknown, unknown] })['Fn::If'];
         if (chosen !== undefined) expect(template.Conditions?.[chosen[0]]).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [KMS_KEY_ARN, ''] }] });
-        const { Effect, Action, Resource } = (chosen?.[1] ?? statement) as { Effect: string; Action: string | string[]; Resource: unknown };
+        const { Effect, Action, Resource, Condition } = (chosen?.[1] ?? statement) as { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
         expect(Effect).toBe('Allow');
         const resources = [Resource].flat();
         const actions = [Action].flat();
@@ -198,6 +198,8 @@ describe('npm run package', () => {
         if (actions.every((action) => action.startsWith('logs:'))) continue;
         if (actions.includes('kms:Decrypt')) {
           expect(actions).toEqual(['kms:Decrypt']);
+          // Through SSM only (kms:ViaService), not any ciphertext of the key that reaches the function.
+          expect(Condition).toEqual({ StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } });
           keys.push(...(resources as string[]));
           continue;
         }
