@@ -30,23 +30,21 @@ const CaEnvSchema = z.object({
   CA_KEY_SOURCE: z.optional(z.enum(['file', 'ssm'])),
   CA_USER_KEY: z.optional(z.string()),
   CA_HOST_KEY: z.optional(z.string()),
-  SECRETS_CACHE_SECONDS: secretsCacheSeconds,
 });
 
 /** The CA settings of an environment; without CA_KEY_SOURCE, file. Empty locations are unset. */
 export const caSettings = (env: NodeJS.ProcessEnv = process.env): CaSettings => {
+  const cacheSeconds = secretsCacheSeconds(env.SECRETS_CACHE_SECONDS);
+  if ('problems' in cacheSeconds) throw new Error('SECRETS_CACHE_SECONDS: must be a positive whole number of seconds');
   const parsed = CaEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const cache = parsed.error.issues.some((issue) => issue.path[0] === 'SECRETS_CACHE_SECONDS');
-    throw new Error(cache ? 'SECRETS_CACHE_SECONDS: must be a positive whole number of seconds' : 'CA_KEY_SOURCE: must be file or ssm');
-  }
+  if (!parsed.success) throw new Error('CA_KEY_SOURCE: must be file or ssm');
   const location = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
   const user = location(parsed.data.CA_USER_KEY);
   const host = location(parsed.data.CA_HOST_KEY);
   return {
     source: parsed.data.CA_KEY_SOURCE ?? 'file',
     locations: { ...(user === undefined ? {} : { user }), ...(host === undefined ? {} : { host }) },
-    cacheSeconds: parsed.data.SECRETS_CACHE_SECONDS,
+    cacheSeconds: cacheSeconds.value,
   };
 };
 

@@ -144,6 +144,7 @@ const inChild = async (setup: ListBenchSetup, workDir: string, bundlePath: strin
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`bench child for ${bundlePath} exited with ${code}: ${out}`);
+  // The result is the last line; before it, the handler's EMF metric lines (written as on Lambda), left out.
   const last = out.trim().split('\n').at(-1) ?? '';
   return JSON.parse(last) as ChildResult;
 };

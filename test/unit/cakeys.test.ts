@@ -48,6 +48,14 @@ describe('caSettings', () => {
     });
     expect(() => caSettings({ CA_KEY_SOURCE: 'env' })).toThrow(/CA_KEY_SOURCE/);
   });
+
+  it('says which setting is wrong, SECRETS_CACHE_SECONDS first', () => {
+    const cache = 'SECRETS_CACHE_SECONDS: must be a positive whole number of seconds';
+    for (const seconds of ['0', '-5', '1.5', 'soon', '', 'Infinity']) expect(() => caSettings({ SECRETS_CACHE_SECONDS: seconds })).toThrow(new Error(cache));
+    expect(() => caSettings({ SECRETS_CACHE_SECONDS: '0', CA_KEY_SOURCE: 'env' })).toThrow(new Error(cache));
+    expect(() => caSettings({ SECRETS_CACHE_SECONDS: '60', CA_KEY_SOURCE: 'env' })).toThrow(new Error('CA_KEY_SOURCE: must be file or ssm'));
+    expect(caSettings({ SECRETS_CACHE_SECONDS: ' 1e3 ' }).cacheSeconds).toBe(1000);
+  });
 });
 
 describe('the file source', () => {

@@ -52,6 +52,56 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ ...valid, ...override })).toThrow(new RegExp(name));
   });
 
+  /** The message of the error parseConfig throws. */
+  const failure = (override: Record<string, string | undefined>): string => {
+    try {
+      parseConfig({ ...valid, ...override });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as ConfigError).message;
+    }
+    throw new Error(`accepted ${JSON.stringify(override)}`);
+  };
+
+  it.each([
+    [{ LDAP_URL: undefined }, 'LDAP_URL: Invalid input: expected string, received undefined'],
+    [{ LDAP_BASE_DN: undefined }, 'LDAP_BASE_DN: Invalid input: expected string, received undefined'],
+    [{ LDAP_BIND_DN: undefined }, 'LDAP_BIND_DN: Invalid input: expected string, received undefined'],
+    [{ LDAP_URL: '' }, 'LDAP_URL: must be ldap:// or ldaps://host:port URLs, comma-separated'],
+    [{ LDAP_URL: 'http://example.org' }, 'LDAP_URL: must be ldap:// or ldaps://host:port URLs, comma-separated'],
+    [{ LDAP_BASE_DN: 'not a dn' }, 'LDAP_BASE_DN: must be a DN such as dc=example,dc=org'],
+    [{ LDAP_BIND_DN: 'ab' }, 'LDAP_BIND_DN: must be the service account DN'],
+    [{ STAGE: '' }, 'STAGE: Too small: expected string to have >=1 characters'],
+    [{ LDAP_TIMEOUT_MS: 'soon' }, 'LDAP_TIMEOUT_MS: Invalid input: expected number, received NaN'],
+    [{ LDAP_TIMEOUT_MS: 'Infinity' }, 'LDAP_TIMEOUT_MS: Invalid input: expected number, received Infinity'],
+    [{ LDAP_TIMEOUT_MS: '-1e400' }, 'LDAP_TIMEOUT_MS: Invalid input: expected number, received -Infinity'],
+    [{ LDAP_TIMEOUT_MS: '1.5' }, 'LDAP_TIMEOUT_MS: Invalid input: expected int, received number'],
+    [{ LDAP_TIMEOUT_MS: '-1.5' }, 'LDAP_TIMEOUT_MS: Invalid input: expected int, received number'],
+    [{ LDAP_TIMEOUT_MS: '' }, 'LDAP_TIMEOUT_MS: Too small: expected number to be >0'],
+    [{ LDAP_TIMEOUT_MS: '0' }, 'LDAP_TIMEOUT_MS: Too small: expected number to be >0'],
+    [{ LDAP_TIMEOUT_MS: '-0' }, 'LDAP_TIMEOUT_MS: Too small: expected number to be >0'],
+    [{ LDAP_TIMEOUT_MS: '-1' }, 'LDAP_TIMEOUT_MS: Too small: expected number to be >0'],
+    [{ LDAP_TIMEOUT_MS: '9007199254740993' }, 'LDAP_TIMEOUT_MS: Too big: expected int to be <=9007199254740991'],
+    [{ LDAP_TIMEOUT_MS: '-9007199254740993' }, 'LDAP_TIMEOUT_MS: Too small: expected int to be >=-9007199254740991; LDAP_TIMEOUT_MS: Too small: expected number to be >0'],
+    [{ LDAP_STARTTLS: 'yes' }, 'LDAP_STARTTLS: Invalid option: expected one of "true"|"false"|""'],
+    [{ LDAP_TLS_INSECURE: 'TRUE' }, 'LDAP_TLS_INSECURE: Invalid option: expected one of "true"|"false"|""'],
+    [
+      { STAGE: '', LDAP_URL: undefined, LDAP_STARTTLS: 'on', LDAP_BASE_DN: 'x', LDAP_UNDO_RESERVE_MS: '0', SECRETS_CACHE_SECONDS: 'soon', LOCKOUT_DURATION_SECONDS: '2.5' },
+      'STAGE: Too small: expected string to have >=1 characters; LDAP_URL: Invalid input: expected string, received undefined; LDAP_STARTTLS: Invalid option: expected one of "true"|"false"|""; LDAP_BASE_DN: must be a DN such as dc=example,dc=org; LDAP_UNDO_RESERVE_MS: Too small: expected number to be >0; SECRETS_CACHE_SECONDS: Invalid input: expected number, received NaN; LOCKOUT_DURATION_SECONDS: Invalid input: expected int, received number',
+    ],
+  ])('refuses %j in these words, every problem in the order of the variables', (override, message) => {
+    expect(failure(override)).toBe(`Invalid configuration: ${message}`);
+  });
+
+  it('takes whole numbers as JavaScript reads them, and flags as true, false or empty', () => {
+    const numbers = { LDAP_CONNECT_TIMEOUT_MS: ' 12 ', LDAP_TIMEOUT_MS: '1e3', LDAP_UNDO_RESERVE_MS: '0x10', SECRETS_CACHE_SECONDS: '0b11', ACCESS_TOKEN_TTL_SECONDS: '9007199254740991' };
+    const config = parseConfig({ ...valid, ...numbers, REFRESH_TOKEN_TTL_SECONDS: '60', LOCKOUT_DURATION_SECONDS: '1.0', LDAP_STARTTLS: '', LDAP_TLS_INSECURE: 'false' });
+    expect([config.ldap.connectTimeoutMs, config.ldap.timeoutMs, config.ldap.undoReserveMs, config.secrets.cacheSeconds]).toEqual([12, 1000, 16, 3]);
+    expect([config.tokens.accessTtlSeconds, config.tokens.refreshTtlSeconds, config.lockoutSeconds]).toEqual([9007199254740991, 60, 1]);
+    expect([config.ldap.startTls, config.ldap.tlsInsecure]).toEqual([false, false]);
+    expect(parseConfig({ ...valid, STAGE: 'test', LDAP_STARTTLS: 'true', LDAP_TLS_INSECURE: 'true' }).ldap).toMatchObject({ startTls: true, tlsInsecure: true });
+  });
+
   it('makes up no JWT secret on the local stage: each function would have its own and refuse the others\' tokens', () => {
     for (const stage of ['local', 'test']) {
       expect(() => parseConfig({ ...valid, STAGE: stage, JWT_SECRET: undefined })).toThrow(ConfigError);
