@@ -13,7 +13,6 @@ import type middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { secretsCacheSeconds } from './config.js';
 import { ssmParameters, type SsmOptions } from './secrets.js';
-import * as z from './zod.js';
 import { readCaPrivateKey, type CaKey } from './sshca.js';
 
 export type CaKind = 'user' | 'host';
@@ -26,23 +25,20 @@ export interface CaSettings {
   cacheSeconds?: number;
 }
 
-const CaEnvSchema = z.object({
-  CA_KEY_SOURCE: z.optional(z.enum(['file', 'ssm'])),
-  CA_USER_KEY: z.optional(z.string()),
-  CA_HOST_KEY: z.optional(z.string()),
-});
+/** CA_KEY_SOURCE's values; unset means file. */
+const isCaKeySource = (value: string): value is CaSettings['source'] => value === 'file' || value === 'ssm';
 
 /** The CA settings of an environment; without CA_KEY_SOURCE, file. Empty locations are unset. */
 export const caSettings = (env: NodeJS.ProcessEnv = process.env): CaSettings => {
   const cacheSeconds = secretsCacheSeconds(env.SECRETS_CACHE_SECONDS);
   if ('problems' in cacheSeconds) throw new Error('SECRETS_CACHE_SECONDS: must be a positive whole number of seconds');
-  const parsed = CaEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error('CA_KEY_SOURCE: must be file or ssm');
+  const source = env.CA_KEY_SOURCE ?? 'file';
+  if (!isCaKeySource(source)) throw new Error('CA_KEY_SOURCE: must be file or ssm');
   const location = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
-  const user = location(parsed.data.CA_USER_KEY);
-  const host = location(parsed.data.CA_HOST_KEY);
+  const user = location(env.CA_USER_KEY);
+  const host = location(env.CA_HOST_KEY);
   return {
-    source: parsed.data.CA_KEY_SOURCE ?? 'file',
+    source,
     locations: { ...(user === undefined ? {} : { user }), ...(host === undefined ? {} : { host }) },
     cacheSeconds: cacheSeconds.value,
   };

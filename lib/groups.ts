@@ -3,6 +3,7 @@
 // Members are existing users and hosts only, written as the directory holds their DNs; an empty
 // group holds the placeholder member (lib/layout.ts), which no response ever shows.
 import { AlreadyExistsError, type Client, type Entry } from 'ldapts';
+import { present } from './input.js';
 import { GROUP_OBJECT_CLASSES, isProtectedGroup, OBJECT_CLASSES, placeholderMember } from './layout.js';
 import * as z from './zod.js';
 import { value, values } from './directory.js';
@@ -12,7 +13,7 @@ import { assertNameUnchanged, readEntity } from './entities.js';
 import { requireVersion, VERSION_ATTRIBUTE } from './etags.js';
 import type { ListSpec } from './listing.js';
 import { addMember, assertAdminsRemain, realMembers, removeMember, resolveEntities } from './membership.js';
-import { descriptionField, memberList, present } from './validation.js';
+import { descriptionField, memberList } from './validation.js';
 import { addEntry, allOrNothing, deleteLast, replace, restoring, type Journal } from './writes.js';
 
 export const GROUP_ATTRIBUTES = ['cn', 'description', 'member', VERSION_ATTRIBUTE];

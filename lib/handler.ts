@@ -27,7 +27,7 @@ import { auditLogger } from './audit.js';
 import { log, logger, withLogFields } from './log.js';
 import { count, metrics } from './metrics.js';
 import { readSecrets } from './secrets.js';
-import { parseInput } from './validation.js';
+import { parseInput } from './input.js';
 
 export type Event = APIGatewayProxyEventV2;
 export type Result = APIGatewayProxyStructuredResultV2;

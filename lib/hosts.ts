@@ -5,6 +5,7 @@
 // carry a credential for the public server routes (lib/hostcredentials.ts), set through an update.
 import { AlreadyExistsError, Attribute, Change, EqualityFilter, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
 import { assertion, isAssertionFailed } from './assertion.js';
+import { present, unique } from './input.js';
 import { HOST_OBJECT_CLASSES, hostGroupDescription, HOSTS_GROUP, isProtectedGroup, OBJECT_CLASSES } from './layout.js';
 import * as z from './zod.js';
 import { readEntry, value, values } from './directory.js';
@@ -19,7 +20,7 @@ import { applyCertPlan, certJson, hostCertChanges, initialCertValues, planCertCh
 import { CREDENTIAL_ATTRIBUTE, credentialValues, newHostCredential } from './hostcredentials.js';
 import { assertNotRevoked, parseStoredKeys, storedValues, type NewKey, type StoredKey } from './keys.js';
 import { addMember, realMembers, removeMember, resolveEntities } from './membership.js';
-import { descriptionField, dnList, present, principals, unique } from './validation.js';
+import { descriptionField, dnList, principals } from './validation.js';
 import { DEFAULT_VALIDITY, duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, addValues, allOrNothing, deleteEntry, deleteLast, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring } from './writes.js';
 

@@ -31,9 +31,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { childDNs, MAX_OR_TERMS } from './directory.js';
 import { acceptedEncoding, compressParts, encodedResult, maxBodyBytes, responseTooLarge } from './encoding.js';
 import { badRequest } from './errors.js';
+import { parseInput, present } from './input.js';
 import { containerDN, type EntityKind, OBJECT_CLASSES } from './layout.js';
 import { log } from './log.js';
-import { parseInput, present } from './validation.js';
 import * as z from './zod.js';
 
 /** What a list needs to know about an entity kind. */

@@ -1,5 +1,6 @@
 // Logging in: password check by user bind, lockouts, token issue. Logging out: lib/logout.ts.
 import { InvalidCredentialsError, NoSuchAttributeError, type Client, type Entry } from 'ldapts';
+import { present } from './input.js';
 import * as z from './zod.js';
 import { isAdminMember } from './auth.js';
 import type { Config } from './config.js';
@@ -13,7 +14,6 @@ import { MAX_PASSWORD_LENGTH } from './passwords.js';
 import { currentGeneration, SESSION_ATTRIBUTES } from './sessions.js';
 import { issueToken, newSessionId } from './tokens.js';
 import { readUser, toUserJson, userDN, type UserJson } from './users.js';
-import { present } from './validation.js';
 import { allOrNothing, replace, restoring, UNCHANGED } from './writes.js';
 
 /** The same answer for an unknown user and a wrong password: no user enumeration. */

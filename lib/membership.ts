@@ -20,8 +20,8 @@ import { assertion, isAssertionFailed } from './assertion.js';
 import { entityDN, normalizeDN, parseEntityDN, sameDN } from './dn.js';
 import { childDNs, MAX_OR_TERMS, readEntry, values } from './directory.js';
 import { badRequest, conflict } from './errors.js';
+import { unique } from './input.js';
 import { ADMIN_GROUP, containerDN, type EntityKind, OBJECT_CLASSES, placeholderMember } from './layout.js';
-import { unique } from './validation.js';
 import { UNCHANGED, type Journal } from './writes.js';
 
 const change = (operation: 'add' | 'delete', memberDN: string): Change =>

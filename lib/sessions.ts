@@ -16,8 +16,8 @@
 //   before a password change from one just after it in the same second.
 // The revocations are capped: once MAX_REVOCATIONS are live, a logout raises the generation instead
 // (ending every session of the user), which makes the listed revocations redundant.
+import { present } from './input.js';
 import type { TokenClaims } from './tokens.js';
-import { present } from './validation.js';
 
 /** The attributes that hold a user's session state (entryUUID is operational: asked for by name). */
 export const SESSION_ATTRIBUTES = ['entryUUID', 'labeledURI'];

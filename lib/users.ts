@@ -29,7 +29,8 @@ import {
 import type { CertificateAuthorities } from './cakeys.js';
 import { applyCertPlan, certJson, initialCertValues, planCertChanges, signKeys, userCertChanges, type NewCert } from './certs.js';
 import { addedPrincipals, claimConflict, claimPrincipals, findClaim, withdrawPrincipals } from './principals.js';
-import { dnList, present, principals, textField, unique } from './validation.js';
+import { present, unique } from './input.js';
+import { dnList, principals, textField } from './validation.js';
 import { duration, durationUnit, infoValue, parseInfo, updatedInfo, updatedValidity, validitySeconds, type Validity } from './validity.js';
 import { addEntry, addValue, allOrNothing, deleteLast, deleteValue, deleteValues, droppedIgnoringCase, replace, respell, respellings, restoring, type Journal } from './writes.js';
 

@@ -1,8 +1,8 @@
 // The validity of a user's or host's keys and certificates: how long a new key or certificate
 // lasts, kept as JSON in the entry's `info` attribute (Keyper's `{"duration": 1, "durationUnit":
 // "Days"}`). The input fields, the default, and reading, writing and updating `info`.
+import { present } from './input.js';
 import * as z from './zod.js';
-import { present } from './validation.js';
 
 /** Keyper's console sends numbers as strings ("30"); accept both, same range. */
 export const duration = z.lazy(() =>

@@ -140,6 +140,10 @@ describe('npm run package', () => {
       expect(budget, name).toBeLessThanOrEqual(MAX_BUNDLE_BYTES + POWERTOOLS_ALLOWANCE_BYTES + SIGNING_ALLOWANCE_BYTES);
       expect(bytes, name).toBeLessThanOrEqual(budget);
     }
+    // Functions whose routes take no input bundle no zod: lib/input.ts validates without importing it.
+    const parts = new Map(bundles.map((b) => [b.name, b.parts.map(([part]) => part)]));
+    for (const name of ['health', 'preflight', 'openapi', 'userca', 'hostca', 'krlca', 'logout', 'checkToken']) expect(parts.get(name), name).not.toContain('zod');
+    expect(parts.get('login')).toContain('zod');
   });
 
   it('declares one nodejs24.x function per operation behind exactly the HTTP API routes of serverless.yml', async () => {

@@ -5,11 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { attributesOf, value, values } from '../../lib/directory.js';
 import { diffDNs } from '../../lib/dn.js';
 import { isApiError } from '../../lib/errors.js';
+import { parseInput } from '../../lib/input.js';
 import { placeholderMember } from '../../lib/layout.js';
 import { decodeCursor, encodeCursor, nameKey, parseListQuery, rdnValue } from '../../lib/listing.js';
 import { realMembers } from '../../lib/membership.js';
 import { GroupUpdateSchema } from '../../lib/groups.js';
-import { parseInput } from '../../lib/validation.js';
 
 const BASE = 'dc=keyper,dc=example,dc=org';
 const query = (params: Record<string, string>) => ({ queryStringParameters: params }) as unknown as APIGatewayProxyEventV2;
