@@ -24,7 +24,7 @@ import { principal } from './validation.js';
  * The request: query string, form or JSON body. Keyper's scripts may also send `key`, `cert` and
  * `serial` (for its revocation checks); like any other extra parameter they are ignored.
  */
-export const AuthkeysParamsSchema = z.object({
+export const AuthkeysParamsSchema = /* @__PURE__ */ z.object({
   username: z.string().check(z.minLength(1, 'is required')),
   host: z.string().check(z.minLength(1, 'is required')),
   // sshd's %f is empty for some callers; empty means "no filter", as in Keyper's script.

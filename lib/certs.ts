@@ -30,10 +30,10 @@ import type { Journal } from './writes.js';
 
 // ---- input: entries without keyid are certified and added, entries with keyid are removed ----
 
-const fingerprint = z.lazy(() => z.optional(z.string().check(z.maxLength(100, 'must be at most 100 characters'))));
+const fingerprint = /* @__PURE__ */ z.lazy(() => z.optional(z.string().check(z.maxLength(100, 'must be at most 100 characters'))));
 
 /** A user's key to certify: like a key, for the host groups the certificate is meant for. */
-export const UserCertAdditionSchema = z.lazy(() =>
+export const UserCertAdditionSchema = /* @__PURE__ */ z.lazy(() =>
   z.strictObject({
     name: z.optional(textField(100)),
     key: z.string(),
@@ -44,10 +44,10 @@ export const UserCertAdditionSchema = z.lazy(() =>
 );
 
 /** A host's key to certify (host certificates are for every client: no host groups). */
-export const HostCertAdditionSchema = z.lazy(() => z.strictObject({ name: z.optional(textField(100)), key: z.string(), fingerprint }));
+export const HostCertAdditionSchema = /* @__PURE__ */ z.lazy(() => z.strictObject({ name: z.optional(textField(100)), key: z.string(), fingerprint }));
 
 /** Keyper's console sends the whole stored certificate to remove it: keyid (and fingerprint) matter. */
-export const CertRemovalSchema = z.lazy(() =>
+export const CertRemovalSchema = /* @__PURE__ */ z.lazy(() =>
   z.looseObject({
     keyid: z.number().check(z.int(), z.minimum(100, 'must be at least 100'), z.maximum(1_000_000, 'must be at most 1000000')),
     fingerprint: z.optional(z.unknown()),
@@ -73,13 +73,13 @@ const certChange = (addition: z.ZodMiniType<CertAddition>) =>
     }),
   );
 
-export const userCertChange = certChange(UserCertAdditionSchema);
-export const hostCertChange = certChange(HostCertAdditionSchema);
+export const userCertChange = /* @__PURE__ */ certChange(UserCertAdditionSchema);
+export const hostCertChange = /* @__PURE__ */ certChange(HostCertAdditionSchema);
 
 const certList = (change: typeof userCertChange) => z.array(change).check(z.maxLength(100, 'must be at most 100 certificates'));
 
-export const userCertChanges = certList(userCertChange);
-export const hostCertChanges = certList(hostCertChange);
+export const userCertChanges = /* @__PURE__ */ certList(userCertChange);
+export const hostCertChanges = /* @__PURE__ */ certList(hostCertChange);
 
 const isRemoval = (change: CertChange): change is CertRemoval => 'keyid' in change;
 

@@ -38,7 +38,7 @@ export const toGroupJson = (entry: Entry, baseDN: string): GroupJson => {
 
 // Built on first use (z.lazy): most functions importing this module never parse a group, and
 // building a schema costs every cold start.
-export const GroupCreateSchema = z.lazy(() =>
+export const GroupCreateSchema = /* @__PURE__ */ z.lazy(() =>
   z.strictObject({
     cn: z.string().check(z.regex(GROUP_NAME, `must be a group name: letters, digits, _ . - (at most ${MAX_NAME_LENGTH}, not starting with . or -)`)),
     description: z.optional(descriptionField()),
@@ -47,7 +47,7 @@ export const GroupCreateSchema = z.lazy(() =>
 );
 export type GroupCreate = z.infer<typeof GroupCreateSchema>;
 
-export const GroupUpdateSchema = z.lazy(() =>
+export const GroupUpdateSchema = /* @__PURE__ */ z.lazy(() =>
   z.strictObject({
     cn: z.optional(z.string()),
     description: z.optional(descriptionField()),

@@ -68,7 +68,7 @@ const buildHostFields = () => ({
   durationUnit,
 });
 
-export const HostCreateSchema = z.lazy(() => {
+export const HostCreateSchema = /* @__PURE__ */ z.lazy(() => {
   const hostFields = buildHostFields();
   return z.strictObject({
     cn: z.string().check(z.regex(HOST_NAME, `must be a DNS host name: labels of letters, digits and hyphens separated by dots (at most ${MAX_NAME_LENGTH})`)),
@@ -89,7 +89,7 @@ export type CredentialAction = 'rotate' | 'remove';
 export const credentialAction = (input: { rotateCredential?: boolean; removeCredential?: boolean }): CredentialAction | undefined =>
   input.rotateCredential === true ? 'rotate' : input.removeCredential === true ? 'remove' : undefined;
 
-export const HostUpdateSchema = z.lazy(() => {
+export const HostUpdateSchema = /* @__PURE__ */ z.lazy(() => {
   const hostFields = buildHostFields();
   return z
   .strictObject({

@@ -99,7 +99,7 @@ export const parseExpiry = (raw: unknown): Date | undefined => {
 
 // ---- input: entries without keyid are added, entries with keyid are removed ----
 
-export const KeyAdditionSchema = z.lazy(() =>
+export const KeyAdditionSchema = /* @__PURE__ */ z.lazy(() =>
   z.strictObject({
     name: textField(100),
     key: z.string(),
@@ -111,7 +111,7 @@ export const KeyAdditionSchema = z.lazy(() =>
 export type KeyAddition = z.infer<typeof KeyAdditionSchema>;
 
 /** Keyper's console sends the whole stored key to delete it: only keyid (and fingerprint) matter. */
-export const KeyRemovalSchema = z.lazy(() => z.looseObject({ keyid: z.number().check(z.int(), z.gte(0), z.lte(1_000_000)) }));
+export const KeyRemovalSchema = /* @__PURE__ */ z.lazy(() => z.looseObject({ keyid: z.number().check(z.int(), z.gte(0), z.lte(1_000_000)) }));
 export type KeyRemoval = z.infer<typeof KeyRemovalSchema>;
 
 export type KeyChange = KeyAddition | KeyRemoval;
@@ -121,7 +121,7 @@ export type KeyChange = KeyAddition | KeyRemoval;
  * addition, so a 400 names the fields of the schema that applies (a union would say only
  * "Invalid input").
  */
-export const keyChange = z.lazy(() =>
+export const keyChange = /* @__PURE__ */ z.lazy(() =>
   z.pipe(
     z.unknown(),
     z.transform((entry, ctx): KeyChange => {
@@ -133,7 +133,7 @@ export const keyChange = z.lazy(() =>
   ),
 );
 
-export const keyChanges = z.lazy(() => z.array(keyChange).check(z.maxLength(100, 'must be at most 100 keys')));
+export const keyChanges = /* @__PURE__ */ z.lazy(() => z.array(keyChange).check(z.maxLength(100, 'must be at most 100 keys')));
 
 export const isRemoval = (change: KeyChange): change is KeyRemoval => 'keyid' in change;
 

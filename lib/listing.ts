@@ -122,7 +122,7 @@ export const decodeCursor = (kind: EntityKind, cursor: string): string => {
 };
 
 /** `?limit=`, `?cursor=` and `?q=` of a list; other query parameters are ignored. */
-export const ListQuerySchema = z.object({
+export const ListQuerySchema = /* @__PURE__ */ z.object({
   limit: z.optional(
     z.pipe(
       z.string().check(z.regex(/^\d{1,4}$/, `must be a whole number from 1 to ${MAX_LIMIT}`)),

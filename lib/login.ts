@@ -20,7 +20,7 @@ import { allOrNothing, replace, restoring, UNCHANGED } from './writes.js';
 const BAD_CREDENTIALS = 'Bad username or password';
 
 /** The body of POST /api/login. */
-export const LoginSchema = z.object({
+export const LoginSchema = /* @__PURE__ */ z.object({
   username: z.string().check(z.minLength(1, 'is required'), z.maxLength(100, 'must be at most 100 characters')),
   password: z.string().check(z.maxLength(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`)),
 });

@@ -24,10 +24,10 @@ type Schema = z.ZodMiniType<unknown>;
 
 // ---- answers (the handlers build them from TypeScript types; the checks below keep both alike) ----
 
-const durationUnit = z.enum(['Hours', 'Days', 'Weeks']);
+const durationUnit = /* @__PURE__ */ z.enum(['Hours', 'Days', 'Weeks']);
 
 /** A stored sshPublicKey value, as Keyper writes it; other fields are passed through as stored. */
-const StoredKey = z.looseObject({
+const StoredKey = /* @__PURE__ */ z.looseObject({
   keyid: z.optional(z.int()),
   keytype: z.optional(z.int()),
   name: z.optional(z.string()),
@@ -40,7 +40,7 @@ const StoredKey = z.looseObject({
   serial: z.optional(z.string()),
 });
 
-const User = z.object({
+const User = /* @__PURE__ */ z.object({
   dn: z.string(),
   cn: z.string(),
   uid: z.string(),
@@ -59,11 +59,11 @@ const User = z.object({
   sshPublicCerts: z.array(StoredKey),
 });
 
-const LoginResultSchema = z.extend(User, { access_token: z.string(), refresh_token: z.string() });
+const LoginResultSchema = /* @__PURE__ */ z.extend(User, { access_token: z.string(), refresh_token: z.string() });
 
-const Group = z.object({ dn: z.string(), cn: z.string(), description: z.optional(z.string()), members: z.array(z.string()) });
+const Group = /* @__PURE__ */ z.object({ dn: z.string(), cn: z.string(), description: z.optional(z.string()), members: z.array(z.string()) });
 
-const Host = z.object({
+const Host = /* @__PURE__ */ z.object({
   dn: z.string(),
   cn: z.string(),
   description: z.optional(z.string()),
@@ -77,22 +77,22 @@ const Host = z.object({
 });
 
 /** A host after an update; `credential` once, after `rotateCredential`. */
-const UpdatedHost = z.extend(Host, { credential: z.optional(z.string()) });
+const UpdatedHost = /* @__PURE__ */ z.extend(Host, { credential: z.optional(z.string()) });
 
 // Keyper answers one entity as a one-element array, like a list.
-const Users = z.array(User);
-const Groups = z.array(Group);
-const Hosts = z.array(Host);
-const UpdatedHosts = z.array(UpdatedHost);
+const Users = /* @__PURE__ */ z.array(User);
+const Groups = /* @__PURE__ */ z.array(Group);
+const Hosts = /* @__PURE__ */ z.array(Host);
+const UpdatedHosts = /* @__PURE__ */ z.array(UpdatedHost);
 
 /** Every error: `msg` for people; `errors` names each failing field of a 400. */
-const ErrorSchema = z.looseObject({
+const ErrorSchema = /* @__PURE__ */ z.looseObject({
   msg: z.string(),
   errors: z.optional(z.record(z.string(), z.string())),
   retryAfter: z.optional(z.int()),
 });
 
-const Message = z.object({ msg: z.string() });
+const Message = /* @__PURE__ */ z.object({ msg: z.string() });
 
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -12,7 +12,7 @@ import { replace, type Journal } from './writes.js';
 export const MAX_PASSWORD_LENGTH = 128;
 
 // Login refuses longer and blank passwords: setting one would lock its owner out.
-export const password = z.lazy(() =>
+export const password = /* @__PURE__ */ z.lazy(() =>
   z.string().check(
     z.minLength(8, 'must be at least 8 characters'),
     z.maxLength(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),

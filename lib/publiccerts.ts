@@ -22,10 +22,10 @@ import * as z from './zod.js';
 
 const UINT64_MAX = (1n << 64n) - 1n;
 
-const required = z.string().check(z.minLength(1, 'is required'), z.maxLength(300, 'must be at most 300 characters'));
+const required = /* @__PURE__ */ z.string().check(z.minLength(1, 'is required'), z.maxLength(300, 'must be at most 300 characters'));
 
 /** sshd's %s: the certificate's serial, in decimal. */
-const serial = z.pipe(
+const serial = /* @__PURE__ */ z.pipe(
   z.string().check(z.regex(/^\d{1,20}$/, 'must be a certificate serial (decimal)')),
   z.transform((text, ctx) => {
     const number = BigInt(text);
@@ -36,15 +36,15 @@ const serial = z.pipe(
 );
 
 /** GET or POST /api/authprinc: `AuthorizedPrincipalsCommand ... %u %f %s` (query, form or JSON). */
-export const AuthprincParamsSchema = z.strictObject({ username: required, host: required, fingerprint: required, serial });
+export const AuthprincParamsSchema = /* @__PURE__ */ z.strictObject({ username: required, host: required, fingerprint: required, serial });
 export type AuthprincParams = z.infer<typeof AuthprincParamsSchema>;
 
 /** An optional keyid filter, as Keyper's routes take it (a whole number). */
-const keyid = z.optional(z.pipe(z.string().check(z.regex(/^\d{1,7}$/, 'must be a whole number')), z.transform(Number)));
-const fingerprint = z.optional(z.string().check(z.maxLength(100, 'must be at most 100 characters')));
+const keyid = /* @__PURE__ */ z.optional(z.pipe(z.string().check(z.regex(/^\d{1,7}$/, 'must be a whole number')), z.transform(Number)));
+const fingerprint = /* @__PURE__ */ z.optional(z.string().check(z.maxLength(100, 'must be at most 100 characters')));
 
-export const UserCertParamsSchema = z.strictObject({ username: required, keyid, fingerprint });
-export const HostCertParamsSchema = z.strictObject({ hostname: required, keyid, fingerprint });
+export const UserCertParamsSchema = /* @__PURE__ */ z.strictObject({ username: required, keyid, fingerprint });
+export const HostCertParamsSchema = /* @__PURE__ */ z.strictObject({ hostname: required, keyid, fingerprint });
 
 // ---- certificate lines ----
 

@@ -109,7 +109,7 @@ const passwordsMatch = (input: { userPassword?: string; confirmPassword?: string
   input.userPassword === undefined || input.userPassword === input.confirmPassword;
 const PASSWORD_MISMATCH = { message: 'must equal userPassword', path: ['confirmPassword'] };
 
-export const UserCreateSchema = z.lazy(() => {
+export const UserCreateSchema = /* @__PURE__ */ z.lazy(() => {
   const userFields = buildUserFields();
   return z.strictObject({
     cn: z.string().check(z.regex(USER_NAME, 'must be a Linux login name: a-z, 0-9, _ . - (at most 32, not starting with a digit, . or -)')),
@@ -125,7 +125,7 @@ export const UserCreateSchema = z.lazy(() => {
 });
 export type UserCreate = z.infer<typeof UserCreateSchema>;
 
-export const UserUpdateSchema = z.lazy(() => {
+export const UserUpdateSchema = /* @__PURE__ */ z.lazy(() => {
   const userFields = buildUserFields();
   return z.strictObject({
     cn: z.optional(z.string()),

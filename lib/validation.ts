@@ -29,13 +29,13 @@ export const descriptionField = () =>
   );
 
 /** An SSH principal: what sshd compares with a certificate's principals or a login name. */
-export const principal = z.lazy(() => z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name')));
+export const principal = /* @__PURE__ */ z.lazy(() => z.string().check(z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be a valid principal name')));
 
 /**
  * A list of principals. The directory compares them ignoring case, so two that differ only in
  * case are one principal twice: refused. Exact repeats are harmless and collapse (see unique).
  */
-export const principals = z.lazy(() =>
+export const principals = /* @__PURE__ */ z.lazy(() =>
   z.array(principal).check(
     z.maxLength(100),
     (ctx) => {
@@ -52,13 +52,13 @@ export const principals = z.lazy(() =>
   ),
 );
 
-const dn = z.lazy(() => z.string().check(z.maxLength(1024, 'must be at most 1024 characters')));
+const dn = /* @__PURE__ */ z.lazy(() => z.string().check(z.maxLength(1024, 'must be at most 1024 characters')));
 
-export const dnList = z.lazy(() => z.array(dn).check(z.maxLength(1000)));
+export const dnList = /* @__PURE__ */ z.lazy(() => z.array(dn).check(z.maxLength(1000)));
 
 /**
  * A group's members: a group may hold tens of thousands. 100,000 DNs of users are about 6 MB of
  * JSON, the most a Lambda request may carry.
  */
 export const MAX_MEMBERS = 100_000;
-export const memberList = z.lazy(() => z.array(dn).check(z.maxLength(MAX_MEMBERS)));
+export const memberList = /* @__PURE__ */ z.lazy(() => z.array(dn).check(z.maxLength(MAX_MEMBERS)));

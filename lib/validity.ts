@@ -5,14 +5,14 @@ import { present } from './input.js';
 import * as z from './zod.js';
 
 /** Keyper's console sends numbers as strings ("30"); accept both, same range. */
-export const duration = z.lazy(() =>
+export const duration = /* @__PURE__ */ z.lazy(() =>
   z.pipe(
     z.union([z.number(), z.pipe(z.string().check(z.regex(/^\d{1,3}$/, 'must be a whole number')), z.transform(Number))]),
     z.number().check(z.int('must be a whole number'), z.gte(1, 'must be at least 1'), z.lte(500, 'must be at most 500')),
   ),
 );
 
-export const durationUnit = z.lazy(() => z.enum(['Hours', 'Days', 'Weeks'], { message: 'must be Hours, Days or Weeks' }));
+export const durationUnit = /* @__PURE__ */ z.lazy(() => z.enum(['Hours', 'Days', 'Weeks'], { message: 'must be Hours, Days or Weeks' }));
 
 export interface Validity {
   duration: number;

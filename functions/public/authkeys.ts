@@ -15,7 +15,7 @@ import { log } from '../../lib/log.js';
 import { revokedKeys } from '../../lib/revocations.js';
 
 /** The body's fields are checked together with the query's (`params`), before the directory is opened. */
-const FormBody = z.record(z.string(), z.unknown());
+const FormBody = /* @__PURE__ */ z.record(z.string(), z.unknown());
 
 export const handler = route({ access: 'public', body: FormBody, form: true, params: AuthkeysParamsSchema }, async ({ client, event, query: params }) => {
   if (!canMatch(params)) return text(200, '');

@@ -12,7 +12,7 @@ import { requestAdmitted } from '../../lib/hostcredentials.js';
 import { AuthprincParamsSchema, canMatchPrincipals, decidePrincipals, linesBody, readPrincipalFacts } from '../../lib/publiccerts.js';
 
 /** The body's fields are checked together with the query's (`params`), before the directory is opened. */
-const FormBody = z.record(z.string(), z.unknown());
+const FormBody = /* @__PURE__ */ z.record(z.string(), z.unknown());
 
 export const handler = route({ access: 'public', body: FormBody, form: true, params: AuthprincParamsSchema }, async ({ client, event, query: params }) => {
   if (!canMatchPrincipals(params)) return text(200, '');
