@@ -30,11 +30,26 @@ export const validitySeconds = (validity: Validity): number => (validity.duratio
 /** The instant a validity starting at `now` ends. */
 export const validityEnd = (now: Date, validity: Validity): Date => new Date(now.getTime() + validity.duration * UNIT_MS[validity.durationUnit]);
 
-/** Reads `info`, including Keyper's form where duration is a string; falls back to the default. */
+const isUnit = (value: unknown): value is Validity['durationUnit'] => typeof value === 'string' && Object.hasOwn(UNIT_MS, value);
+
+/** A stored duration as the `duration` input accepts it (a whole number 1 to 500, or up to three digits), else undefined. */
+const storedDuration = (value: unknown): number | undefined => {
+  const number = typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : value;
+  return typeof number === 'number' && Number.isInteger(number) && number >= 1 && number <= 500 ? number : undefined;
+};
+
+/**
+ * Reads `info`, including Keyper's form where duration is a string; falls back to the default.
+ * The rules of the `duration` and `durationUnit` inputs, without zod: a function that only reads
+ * entries bundles none (a unit test compares the two on many values).
+ */
 const readInfo = (raw: string | undefined): Validity => {
   try {
-    const parsed = z.object({ duration, durationUnit }).safeParse(JSON.parse(raw ?? ''));
-    return parsed.success ? parsed.data : DEFAULT_VALIDITY;
+    const parsed: unknown = JSON.parse(raw ?? '');
+    if (parsed === null || typeof parsed !== 'object') return DEFAULT_VALIDITY;
+    const fields = parsed as Record<string, unknown>;
+    const stored = storedDuration(fields.duration);
+    return stored !== undefined && isUnit(fields.durationUnit) ? { duration: stored, durationUnit: fields.durationUnit } : DEFAULT_VALIDITY;
   } catch {
     return DEFAULT_VALIDITY;
   }

@@ -8,7 +8,8 @@ import { ConnectionLostError, isConnectionFailure } from '../../lib/directory.js
 import { apiError, toApiError } from '../../lib/errors.js';
 import { expiredRevocations, isRevoked, parseRevocation, revocationValue } from '../../lib/sessions.js';
 import { buildUserEntry, toUserJson, UserCreateSchema } from '../../lib/users.js';
-import { duration, mergeInfo, parseInfo } from '../../lib/validity.js';
+import { duration, durationUnit, mergeInfo, parseInfo } from '../../lib/validity.js';
+import * as z from '../../lib/zod.js';
 
 const BASE = 'dc=keyper,dc=example,dc=org';
 
@@ -57,6 +58,20 @@ describe('users', () => {
     expect(parseInfo(undefined)).toEqual({ duration: 1, durationUnit: 'Days' });
     expect(parseInfo('{"duration": 600, "durationUnit": "Days"}')).toEqual({ duration: 1, durationUnit: 'Days' });
     expect(JSON.parse(mergeInfo('{"duration": "30", "durationUnit": "Days", "x": 1}', { duration: 5 }))).toEqual({ duration: 5, durationUnit: 'Days', x: 1 });
+  });
+
+  it('read info by the rules of the duration and durationUnit inputs', () => {
+    const durations: unknown[] = [1, 30, 500, 0, 501, -1, 1.5, 30.0, '30', '007', '0', '501', '1000', '', ' 3', '3.0', '1e2', null, true, [], {}, Number.NaN];
+    const units: unknown[] = ['Hours', 'Days', 'Weeks', 'days', 'Months', '', null, 1, 'toString', '__proto__'];
+    const asInput = z.object({ duration, durationUnit });
+    for (const d of durations) {
+      for (const u of units) {
+        const raw = JSON.stringify({ duration: d, durationUnit: u, other: 1 });
+        const input = asInput.safeParse(JSON.parse(raw));
+        expect(parseInfo(raw), raw).toEqual(input.success ? input.data : { duration: 1, durationUnit: 'Days' });
+      }
+    }
+    for (const raw of ['', 'null', '[]', '[1]', '"x"', '3', '{', '{"duration": 2}', '{"durationUnit": "Weeks"}']) expect(parseInfo(raw), raw).toEqual({ duration: 1, durationUnit: 'Days' });
   });
 
   it('build a new entry in Keyper\'s layout, without the password', () => {
