@@ -1,5 +1,7 @@
-// The one factory that turns business logic into a Lambda handler. Every function file is
-// `export const handler = route({ access, body }, async ({ ... }) => response)`.
+// The factories that turn business logic into a Lambda handler. Every function file is
+// `export const handler = route({ access, body }, async ({ ... }) => response)`, or
+// `publicRoute({ body }, ...)` for a route without a token, whose bundle then does without the
+// token code (lib/auth.ts, jose): sshd's public routes start faster.
 // Order per request: parse body → check the token (no directory yet) → open directory → read the
 // caller's entry, authorize → validate → work → unbind (→ compress, on routes with large answers);
 // public routes validate their body and query before the directory is opened. Every error
@@ -15,7 +17,7 @@ import httpUrlEncodeBodyParser from '@middy/http-urlencode-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { Client } from 'ldapts';
 import type * as z from './zod.js';
-import { authenticate, verifyCaller, type Access, type Caller } from './auth.js';
+import { authenticate, verifyCaller, type Access, type Caller, type VerifiedToken } from './auth.js';
 import type { CaContext, CaKind, CaMiddleware, CertificateAuthorities } from './cakeys.js';
 import { browserSafety } from './browser.js';
 import { config, type SecretName } from './config.js';
@@ -58,7 +60,6 @@ interface Invocation<TBody, TCaller, TQuery = undefined> {
 }
 
 interface RouteOptions<TBody, TQuery = undefined> {
-  access: Access;
   /** Schema of the JSON body; routes without one ignore any body. */
   body?: z.ZodMiniType<TBody>;
   /** Schema of the query string's parameters. */
@@ -75,7 +76,7 @@ interface RouteOptions<TBody, TQuery = undefined> {
    * lib/cakeys.ts, which only those routes bundle), read once per cold start.
    */
   ca?: CaMiddleware;
-  /** The route issues tokens without taking one (login): it reads the JWT secret too. */
+  /** A public route that issues tokens (login): it reads the JWT secret too. */
   issuesTokens?: boolean;
   /**
    * For routes whose answers can be large (lists, groups): lib/encoding.ts's responseEncoding(),
@@ -213,18 +214,19 @@ export const routeWithoutDirectory = (
   );
 };
 
-export function route<TBody = undefined, TQuery = undefined>(
-  options: RouteOptions<TBody, TQuery> & { access: 'public' },
-  work: (invocation: Invocation<TBody, undefined, TQuery>) => Promise<Result>,
-): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext>;
-export function route<TBody = undefined, TQuery = undefined>(
-  options: RouteOptions<TBody, TQuery> & { access: Exclude<Access, 'public'> },
-  work: (invocation: Invocation<TBody, Caller, TQuery>) => Promise<Result>,
-): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext>;
-export function route<TBody, TQuery>(
+/** How a token route checks its caller: the token before the directory, then the caller's entry on it (lib/auth.ts). */
+interface CallerCheck {
+  verify: (event: Event) => Promise<VerifiedToken>;
+  authenticate: (client: Client, event: Event, token: VerifiedToken) => Promise<Caller>;
+}
+
+/** A route of `access`; with `check`, the caller is identified before the work. */
+const makeRoute = <TBody, TQuery, TCaller extends Caller | undefined>(
+  access: Access,
   options: RouteOptions<TBody, TQuery>,
-  work: (invocation: Invocation<TBody, never, TQuery>) => Promise<Result>,
-): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> {
+  work: (invocation: Invocation<TBody, TCaller, TQuery>) => Promise<Result>,
+  check: CallerCheck | undefined,
+): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> => {
   // Validate the configuration at module load (the cold start): a function with a missing or
   // malformed variable fails to start, with a message naming the variable.
   config();
@@ -239,25 +241,38 @@ export function route<TBody, TQuery>(
       };
       // Before connecting: a request without a valid token, or a public route's malformed body or
       // query (a stranger's), costs the directory nothing. Other routes check them once the caller may.
-      const token = options.access === 'public' ? undefined : await verifyCaller(event, options.access);
-      const publicRequest = options.access === 'public' ? parseRequest() : undefined;
+      const token = check === undefined ? undefined : await check.verify(event);
+      const publicRequest = check === undefined ? parseRequest() : undefined;
       return withDirectory(async (client) => {
-        const caller = token === undefined ? undefined : await authenticate(client, event, token);
+        const caller = token === undefined || check === undefined ? undefined : await check.authenticate(client, event, token);
         context.caller = caller?.name;
         // Audit lines name who changed what (lib/audit.ts).
         if (caller !== undefined) fields.caller = caller.name;
         const { body, query } = publicRequest ?? parseRequest();
-        // The overloads guarantee a Caller for every access level but 'public'.
-        return work({ event, client, caller: caller as never, body, query, cas: context.cas ?? NO_CAS });
+        // route() gives a check, and so a Caller; publicRoute() neither.
+        return work({ event, client, caller: caller as TCaller, body, query, cas: context.cas ?? NO_CAS });
       }, undefined, undefined, invocationBudget(context, signal));
     });
   };
   // Every route here binds as the service account; those that take or issue a token need its secret.
-  const secrets: SecretName[] = options.access === 'public' && options.issuesTokens !== true ? ['LDAP_BIND_PASSWORD'] : ['LDAP_BIND_PASSWORD', 'JWT_SECRET'];
+  const secrets: SecretName[] = access === 'public' && options.issuesTokens !== true ? ['LDAP_BIND_PASSWORD'] : ['LDAP_BIND_PASSWORD', 'JWT_SECRET'];
   const secretsReader = readSecrets(secrets);
   let handler = commonMiddlewares(options.encoding);
   for (const parser of bodyParsers(options)) handler = handler.use(parser);
   if (secretsReader !== undefined) handler = handler.use(secretsReader as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
   if (options.ca !== undefined) handler = handler.use(options.ca as middy.MiddlewareObj<Event, Result, Error, KeyperContext>);
-  return withFacts(handler.handler(core), { access: options.access, body: options.body, query: options.query, params: options.params, secrets, cas: options.ca?.kinds ?? [] });
-}
+  return withFacts(handler.handler(core), { access, body: options.body, query: options.query, params: options.params, secrets, cas: options.ca?.kinds ?? [] });
+};
+
+/** A route that takes a token of `access`: the caller is known before the work. */
+export const route = <TBody = undefined, TQuery = undefined>(
+  options: RouteOptions<TBody, TQuery> & { access: Exclude<Access, 'public'> },
+  work: (invocation: Invocation<TBody, Caller, TQuery>) => Promise<Result>,
+): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
+  makeRoute(options.access, options, work, { verify: (event) => verifyCaller(event, options.access), authenticate });
+
+/** A route without a token (sshd's, the health check, login): its bundle has no token checking. */
+export const publicRoute = <TBody = undefined, TQuery = undefined>(
+  options: RouteOptions<TBody, TQuery>,
+  work: (invocation: Invocation<TBody, undefined, TQuery>) => Promise<Result>,
+): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> => makeRoute('public', options, work, undefined);

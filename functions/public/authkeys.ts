@@ -9,7 +9,7 @@
 import * as z from '../../lib/zod.js';
 import { authkeysBody, AuthkeysParamsSchema, canMatch, candidateFingerprints, decide, readFacts } from '../../lib/authkeys.js';
 import { config } from '../../lib/config.js';
-import { route, text } from '../../lib/handler.js';
+import { publicRoute, text } from '../../lib/handler.js';
 import { requestAdmitted } from '../../lib/hostcredentials.js';
 import { log } from '../../lib/log.js';
 import { revokedKeys } from '../../lib/revocations.js';
@@ -17,7 +17,7 @@ import { revokedKeys } from '../../lib/revocations.js';
 /** The body's fields are checked together with the query's (`params`), before the directory is opened. */
 const FormBody = /* @__PURE__ */ z.record(z.string(), z.unknown());
 
-export const handler = route({ access: 'public', body: FormBody, form: true, params: AuthkeysParamsSchema }, async ({ client, event, query: params }) => {
+export const handler = publicRoute({ body: FormBody, form: true, params: AuthkeysParamsSchema }, async ({ client, event, query: params }) => {
   if (!canMatch(params)) return text(200, '');
   const { baseDN } = config().ldap;
   const fingerprint = params.fingerprint;

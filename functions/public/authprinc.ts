@@ -7,14 +7,14 @@
 // its credential, lib/hostcredentials.ts) and the revocations are read in one round trip.
 import * as z from '../../lib/zod.js';
 import { config } from '../../lib/config.js';
-import { route, text } from '../../lib/handler.js';
+import { publicRoute, text } from '../../lib/handler.js';
 import { requestAdmitted } from '../../lib/hostcredentials.js';
 import { AuthprincParamsSchema, canMatchPrincipals, decidePrincipals, linesBody, readPrincipalFacts } from '../../lib/publiccerts.js';
 
 /** The body's fields are checked together with the query's (`params`), before the directory is opened. */
 const FormBody = /* @__PURE__ */ z.record(z.string(), z.unknown());
 
-export const handler = route({ access: 'public', body: FormBody, form: true, params: AuthprincParamsSchema }, async ({ client, event, query: params }) => {
+export const handler = publicRoute({ body: FormBody, form: true, params: AuthprincParamsSchema }, async ({ client, event, query: params }) => {
   if (!canMatchPrincipals(params)) return text(200, '');
   const { baseDN } = config().ldap;
   const { users, hostMemberOf, hostCredentials, revocations } = await readPrincipalFacts(client, params, baseDN);

@@ -4,7 +4,7 @@
 // balancers and monitors call it.
 import type middy from '@middy/core';
 import { apiError, toApiError } from '../../lib/errors.js';
-import { json, route, type Event, type Result } from '../../lib/handler.js';
+import { json, publicRoute, type Event, type Result } from '../../lib/handler.js';
 import { log } from '../../lib/log.js';
 
 /** Every failure of the check is "not ready": a 503 with the usual body. */
@@ -16,4 +16,4 @@ const notReady = (): middy.MiddlewareObj<Event, Result> => ({
   },
 });
 
-export const handler = route({ access: 'public' }, async () => json(200, { status: 'ok' })).use(notReady());
+export const handler = publicRoute({}, async () => json(200, { status: 'ok' })).use(notReady());

@@ -2,11 +2,11 @@
 // (no token), filtered by keyid and fingerprint as Keyper does. A host with a credential is
 // answered only to a request presenting it (lib/hostcredentials.ts); unknown hosts get an empty 200.
 import { config } from '../../lib/config.js';
-import { route, text } from '../../lib/handler.js';
+import { publicRoute, text } from '../../lib/handler.js';
 import { requestAdmitted } from '../../lib/hostcredentials.js';
 import { certificateLines, HostCertParamsSchema, linesBody, readHostCertValues } from '../../lib/publiccerts.js';
 
-export const handler = route({ access: 'public', query: HostCertParamsSchema }, async ({ client, event, query: params }) => {
+export const handler = publicRoute({ query: HostCertParamsSchema }, async ({ client, event, query: params }) => {
   const host = await readHostCertValues(client, params.hostname, config().ldap.baseDN);
   if (host === undefined || !requestAdmitted(event, params.hostname, host.credentials)) return text(200, '');
   return text(200, linesBody(certificateLines(host.raw, params, new Date())));

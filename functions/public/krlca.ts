@@ -5,10 +5,10 @@
 // It is always a whole, valid KRL (the header alone when nothing is revoked); a failure is a 5xx,
 // never an empty or partial 200, since sshd refuses every key when its KRL is unreadable.
 import { config } from '../../lib/config.js';
-import { route } from '../../lib/handler.js';
+import { publicRoute } from '../../lib/handler.js';
 import { currentKrl, matchesEtag } from '../../lib/revocations.js';
 
-export const handler = route({ access: 'public' }, async ({ client, event }) => {
+export const handler = publicRoute({}, async ({ client, event }) => {
   const krl = await currentKrl(client, config().ldap.baseDN);
   const headers = { ETag: krl.etag, 'Cache-Control': 'no-cache', 'X-KRL-Version': String(krl.version) };
   if (matchesEtag(event.headers['if-none-match'], krl.etag)) return { statusCode: 304, headers };

@@ -2,10 +2,10 @@
 // (no token), filtered by keyid and fingerprint as Keyper does; the user is found by exact cn.
 // Unknown users and users without certificates get an empty 200.
 import { config } from '../../lib/config.js';
-import { route, text } from '../../lib/handler.js';
+import { publicRoute, text } from '../../lib/handler.js';
 import { certificateLines, linesBody, readUserCertValues, UserCertParamsSchema } from '../../lib/publiccerts.js';
 
-export const handler = route({ access: 'public', query: UserCertParamsSchema }, async ({ client, query: params }) => {
+export const handler = publicRoute({ query: UserCertParamsSchema }, async ({ client, query: params }) => {
   const raw = await readUserCertValues(client, params.username, config().ldap.baseDN);
   return text(200, linesBody(certificateLines(raw, params, new Date())));
 });

@@ -144,6 +144,9 @@ describe('npm run package', () => {
     const parts = new Map(bundles.map((b) => [b.name, b.parts.map(([part]) => part)]));
     for (const name of ['health', 'preflight', 'openapi', 'userca', 'hostca', 'krlca', 'logout', 'checkToken']) expect(parts.get(name), name).not.toContain('zod');
     expect(parts.get('login')).toContain('zod');
+    // Routes without a token (publicRoute) bundle no token checking: sshd's routes start faster.
+    for (const name of ['health', 'krlca', 'authkeys', 'authprinc', 'usercert', 'hostcert', 'userca', 'hostca', 'openapi', 'preflight']) expect(parts.get(name), name).not.toContain('jose');
+    expect(parts.get('getUser')).toContain('jose');
   });
 
   it('declares one nodejs24.x function per operation behind exactly the HTTP API routes of serverless.yml', async () => {
