@@ -100,6 +100,32 @@ interface KeyContext {
 
 type KeyVerdict = { line: string } | { skip: true } | { invalid: string };
 
+/** What judgeKey takes from parsing a stored key line: its normalised line and fingerprint, or why it is no valid key. */
+type LineVerdict = { line: string; fingerprint: string } | { invalid: string };
+
+const parsedLines = new Map<string, LineVerdict>();
+
+/**
+ * parsePublicKey's verdict on a stored line, remembered: it is a pure function of the line, and a
+ * warm function parses the same users' keys login after login (decoding, checking and hashing
+ * them was the largest part of the decision). Bounded, like `normalized`.
+ */
+const parseStoredLine = (line: string): LineVerdict => {
+  let verdict = parsedLines.get(line);
+  if (verdict === undefined) {
+    try {
+      const parsed = parsePublicKey(line);
+      verdict = { line: parsed.line === line ? line : parsed.line, fingerprint: parsed.fingerprint };
+    } catch (error) {
+      if (!(error instanceof SshKeyError)) throw error;
+      verdict = { invalid: error.message };
+    }
+    if (parsedLines.size >= 5_000) parsedLines.clear();
+    parsedLines.set(line, verdict);
+  }
+  return verdict;
+};
+
 /** The verdict on one stored key of an unlocked user. Cheap checks first; the parse last. */
 export const judgeKey = (key: StoredKey, context: KeyContext): KeyVerdict => {
   if (!isPlainKey(key)) return { skip: true };
@@ -110,16 +136,25 @@ export const judgeKey = (key: StoredKey, context: KeyContext): KeyVerdict => {
   const storedFingerprint = typeof key.fingerprint === 'string' ? key.fingerprint : undefined;
   if (context.fingerprint !== undefined && storedFingerprint !== undefined && storedFingerprint !== context.fingerprint) return { skip: true };
   if (typeof key.key !== 'string') return { invalid: 'key is missing' };
-  try {
-    const parsed = parsePublicKey(key.key);
-    if (storedFingerprint !== undefined && storedFingerprint !== parsed.fingerprint) return { invalid: 'stored fingerprint does not match the key' };
-    if (context.fingerprint !== undefined && parsed.fingerprint !== context.fingerprint) return { skip: true };
-    if (context.revoked?.has(parsed.fingerprint) === true) return { skip: true };
-    return { line: parsed.line };
-  } catch (error) {
-    if (error instanceof SshKeyError) return { invalid: error.message };
-    throw error;
+  const parsed = parseStoredLine(key.key);
+  if ('invalid' in parsed) return { invalid: parsed.invalid };
+  if (storedFingerprint !== undefined && storedFingerprint !== parsed.fingerprint) return { invalid: 'stored fingerprint does not match the key' };
+  if (context.fingerprint !== undefined && parsed.fingerprint !== context.fingerprint) return { skip: true };
+  if (context.revoked?.has(parsed.fingerprint) === true) return { skip: true };
+  return { line: parsed.line };
+};
+
+const adminGroups = new Map<string, string>();
+
+/** The administrators' group (normalised DN) under `baseDN`, built once per base: the DN builder escapes and allocates. */
+const adminGroupOf = (baseDN: string): string => {
+  let dn = adminGroups.get(baseDN);
+  if (dn === undefined) {
+    if (adminGroups.size >= 100) adminGroups.clear();
+    dn = normalized(entityDN('group', ADMIN_GROUP, baseDN));
+    adminGroups.set(baseDN, dn);
   }
+  return dn;
 };
 
 /**
@@ -136,7 +171,7 @@ export const decide = (
 ): Decision => {
   const decision: Decision = { lines: [], invalid: [] };
   if (hostMemberOf === undefined) return decision;
-  const admins = normalized(entityDN('group', ADMIN_GROUP, baseDN));
+  const admins = adminGroupOf(baseDN);
   for (const user of users) {
     if (user.locked) continue;
     const context: KeyContext = {

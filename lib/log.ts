@@ -7,7 +7,7 @@
 // source address, caller), so a failed login or a refused host credential leads to the request
 // line and to where it came from. Audit lines are lib/audit.ts's: LOG_LEVEL cannot silence them.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Logger } from '@aws-lambda-powertools/logger';
+import { Logger, LogLevelThreshold } from '@aws-lambda-powertools/logger';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -35,12 +35,17 @@ export const logFields = (): Record<string, unknown> | undefined => requestField
 
 // The level follows LOG_LEVEL as it is at each line: in Lambda it never changes, tests and local
 // runs change it between invocations. (With Lambda's AWS_LAMBDA_LOG_LEVEL set, Powertools keeps that.)
+// Levels compared by number (getLevelName() searches the table at every call).
 const followLevel = (): void => {
   const wanted = configuredLevel();
-  if (logger.getLevelName() !== wanted) logger.setLogLevel(wanted);
+  if (logger.level !== LogLevelThreshold[wanted]) logger.setLogLevel(wanted);
 };
+
+const THRESHOLDS: Readonly<Record<Level, number>> = { debug: LogLevelThreshold.DEBUG, info: LogLevelThreshold.INFO, warn: LogLevelThreshold.WARN, error: LogLevelThreshold.ERROR };
 
 export const log = (level: Level, msg: string, fields: Record<string, unknown> = {}): void => {
   followLevel();
+  // A line below the level is dropped by the Logger (which buffers none here): its fields need not be gathered.
+  if (THRESHOLDS[level] < logger.level) return;
   logger[level](msg, { ...requestFields.getStore(), ...fields });
 };

@@ -129,8 +129,14 @@ const hexes = (fingerprints: Iterable<string>): string[] => [...fingerprints].fl
 
 /** Which of these fingerprints are revoked keys (what /api/authkeys must never answer). */
 export const revokedKeys = async (client: Client, baseDN: string, fingerprints: Iterable<string>): Promise<Set<string>> => {
-  const found = await findByCn(client, baseDN, hexes(fingerprints).map(keyCn));
-  return new Set([...fingerprints].filter((fp) => found.has(keyCn(hexOf(fp) ?? ''))));
+  // Each fingerprint's cn once (decoding and hex-encoding it is most of this function's own time).
+  const cns = new Map<string, string>();
+  for (const fp of fingerprints) {
+    const hex = hexOf(fp);
+    if (hex !== undefined) cns.set(fp, keyCn(hex));
+  }
+  const found = await findByCn(client, baseDN, [...cns.values()]);
+  return new Set([...cns].filter(([, cn]) => found.has(cn)).map(([fp]) => fp));
 };
 
 /** Which of these fingerprints may not be stored again: revoked keys, and keys whose certificate was revoked. */

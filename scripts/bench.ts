@@ -2,8 +2,8 @@
 // Starts its own private slapd (temp dir, free port, demo data) and serverless-offline, seeds
 // 1,000 users × 2 keys and 50 hosts straight into the directory, then measures the same requests
 // (a) over HTTP through serverless-offline, (b) by invoking the handler directly and (c) as the
-// raw LDAP lower bound (connect, bind, the handler's two searches, unbind with ldapts), each one
-// at a time and 10 at a time. Then the lists (scripts/bench-lists.ts: users at 1,000 and 20,000,
+// raw LDAP lower bound (connect, bind, the handler's three searches, the revocation's included,
+// unbind, with ldapts), each one at a time and 10 at a time. Then the lists (scripts/bench-lists.ts: users at 1,000 and 20,000,
 // a 20,000-member group); `npm run bench -- --lists-only` runs only those. Prints tables; asserts
 // nothing; cleans up after itself.
 // First, before any server runs: the size and cold import of every function's bundle
@@ -16,14 +16,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { Attribute, Change, Client } from 'ldapts';
+import { Attribute, Change, Client, EqualityFilter, NoSuchObjectError } from 'ldapts';
 import { HOST_FACT_ATTRIBUTES, USER_FACT_ATTRIBUTES, userLookupFilter } from '../lib/authkeys.js';
 import { reloadConfig } from '../lib/config.js';
 import { entityDN } from '../lib/dn.js';
 import { expiryAfter, keyValue } from '../lib/keys.js';
-import { readKrl } from '../lib/krl.js';
-import { containerDN, GROUP_OBJECT_CLASSES, HOST_OBJECT_CLASSES, USER_OBJECT_CLASSES } from '../lib/layout.js';
-import { buildKrl, readRevocations, revokeCertificate, revokeKey } from '../lib/revocations.js';
+import { readKrl, sha256OfFingerprint } from '../lib/krl.js';
+import { containerDN, GROUP_OBJECT_CLASSES, HOST_OBJECT_CLASSES, revocationsDN, USER_OBJECT_CLASSES } from '../lib/layout.js';
+import { buildKrl, keyCn, readRevocations, revokeCertificate, revokeKey } from '../lib/revocations.js';
 import { generateCaKey } from '../lib/sshca.js';
 import { certificateValidity, randomSerial, signCertificate } from '../lib/sshcert.js';
 import { parsePublicKey } from '../lib/sshkeys.js';
@@ -145,7 +145,12 @@ const directly = async (): Promise<Ask> => {
   };
 };
 
-/** The lower bound: what any implementation must do over LDAP, and nothing else. */
+/**
+ * The lower bound: the LDAP work any implementation honouring revocations must do, and nothing
+ * else: connect, bind, then the handler's three searches sent together as it sends them (the
+ * user, the host, and the revocation of the request's fingerprint, lib/revocations.ts's
+ * revokedKeys: one equality on cn under ou=revocations), unbind.
+ */
 const rawLdap = (url: string, bind: { dn: string; password: string }): Ask => async (r) => {
   const client = new Client({ url, timeout: 5_000, connectTimeout: 3_000, strictDN: true });
   try {
@@ -153,6 +158,12 @@ const rawLdap = (url: string, bind: { dn: string; password: string }): Ask => as
     const [users, host] = await Promise.all([
       client.search(containerDN('user', BASE_DN), { scope: 'one', filter: userLookupFilter(r.username), attributes: USER_FACT_ATTRIBUTES }),
       client.search(entityDN('host', r.host, BASE_DN), { scope: 'base', attributes: HOST_FACT_ATTRIBUTES }),
+      // No ou=revocations yet (before the revocations are seeded) is no revocation, as for the handler.
+      client
+        .search(revocationsDN(BASE_DN), { scope: 'one', filter: new EqualityFilter({ attribute: 'cn', value: keyCn(sha256OfFingerprint(r.fingerprint).toString('hex')) }), attributes: ['cn'] })
+        .catch((error: unknown) => {
+          if (!(error instanceof NoSuchObjectError)) throw error;
+        }),
     ]);
     return `${users.searchEntries.length}/${host.searchEntries.length}`;
   } finally {

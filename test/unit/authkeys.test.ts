@@ -114,6 +114,21 @@ describe('pure checks', () => {
     expect(judgeKey({ ...key, dateExpire: 'soon' }, context)).toEqual({ invalid: 'dateExpire is not a date' });
     expect(judgeKey({ ...key, keytype: 1 }, context)).toEqual({ skip: true });
   });
+
+  it('judgeKey gives a line the same verdict again once its parse is remembered, whatever else the key says', () => {
+    const context = { now: NOW, admin: false, groups: new Set([group('web1').toLowerCase()]), fingerprint: undefined };
+    const key = JSON.parse(stored(line2)) as Record<string, unknown>;
+    const spaced = `  ${line2.replace(' ', '\t ')}  `;
+    for (let round = 0; round < 2; round += 1) {
+      expect(judgeKey(key, context)).toEqual({ line: line2 });
+      // The normalised line is answered, not the stored text.
+      expect(judgeKey({ ...key, key: spaced }, context)).toEqual({ line: line2 });
+      expect(judgeKey({ ...key, fingerprint: fp(line1) }, context)).toEqual({ invalid: 'stored fingerprint does not match the key' });
+      expect(judgeKey({ ...key, key: `${line2}\r` }, context)).toEqual({ invalid: 'key must be a single line' });
+      expect(judgeKey(key, { ...context, fingerprint: fp(line1) })).toEqual({ skip: true });
+      expect(judgeKey(key, { ...context, revoked: new Set([fp(line2)]) })).toEqual({ skip: true });
+    }
+  });
 });
 
 describe('decide: user × host × key state', () => {
