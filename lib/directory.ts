@@ -273,7 +273,7 @@ const unbindQuietly = async (client: Client): Promise<void> => {
  */
 export const SERVER_RETRY_MS = 30_000;
 
-/** When each server of this process last failed (by URL); a server that accepts a bind is forgotten. */
+/** When each server of this process could last not be reached (by URL); a server that accepts a bind is forgotten. */
 const lastFailures = new Map<string, number>();
 
 /** Forgets every server's failure, as a new process would (tests). */
@@ -309,7 +309,10 @@ export const openDirectory = async (ldap: LdapConfig, credentials: Credentials, 
     } catch (error) {
       await client.close();
       if (!isServerFailure(error)) throw error;
-      lastFailures.set(url, Date.now());
+      // Only a server that could not be reached: one that answers busy or unavailable is up, and
+      // remembering it would send this function's writes to another server for longer than needed
+      // (with several providers, two admins' checks then run on different servers).
+      if (isConnectionFailure(error)) lastFailures.set(url, Date.now());
       log('warn', 'LDAP server failed', { url, error: String(error) });
       failure = error;
     }

@@ -79,6 +79,12 @@ interface RouteOptions<TBody, TQuery = undefined> {
   /** A public route that issues tokens (login): it reads the JWT secret too. */
   issuesTokens?: boolean;
   /**
+   * A public route's check, without the directory, that its parameters can match anything at all
+   * (names that cannot exist, serial 0): when not, the empty text answer an unknown name gets,
+   * before any connection.
+   */
+  matchable?: (query: TQuery) => boolean;
+  /**
    * For routes whose answers can be large (lists, groups): lib/encoding.ts's responseEncoding(),
    * which compresses them when the client accepts it and refuses those over Lambda's limit.
    * Passed in by those routes, so that the other functions' bundles do without it.
@@ -243,6 +249,7 @@ const makeRoute = <TBody, TQuery, TCaller extends Caller | undefined>(
       // query (a stranger's), costs the directory nothing. Other routes check them once the caller may.
       const token = check === undefined ? undefined : await check.verify(event);
       const publicRequest = check === undefined ? parseRequest() : undefined;
+      if (publicRequest !== undefined && options.matchable?.(publicRequest.query) === false) return text(200, '');
       return withDirectory(async (client) => {
         const caller = token === undefined || check === undefined ? undefined : await check.authenticate(client, event, token);
         context.caller = caller?.name;

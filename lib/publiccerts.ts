@@ -64,16 +64,22 @@ export const certificateLines = (raw: string[], filter: CertFilter, now: Date): 
 
 export const linesBody = (lines: string[]): string => lines.map((line) => `${line}\n`).join('');
 
+/** Whether usercert's parameters name a user that may exist (checked before the directory opens). */
+export const canMatchUserCerts = (params: { username: string }): boolean => USER_NAME.test(params.username);
+
+/** Whether hostcert's parameters name a host that may exist (checked before the directory opens). */
+export const canMatchHostCerts = (params: { hostname: string }): boolean => HOST_NAME.test(params.hostname);
+
 /** The user's stored values when the name is exactly a user's cn (Keyper looks users up by cn here). */
 export const readUserCertValues = async (client: Client, username: string, baseDN: string): Promise<string[]> => {
-  if (!USER_NAME.test(username)) return [];
+  if (!canMatchUserCerts({ username })) return [];
   const entry = await readEntry(client, entityDN('user', username, baseDN), ['cn', 'sshPublicKey']);
   return entry !== undefined && values(entry, 'cn').includes(username) ? values(entry, 'sshPublicKey') : [];
 };
 
 /** The host's stored values and credential values, or undefined when there is no such host. */
 export const readHostCertValues = async (client: Client, hostname: string, baseDN: string): Promise<{ raw: string[]; credentials: string[] } | undefined> => {
-  if (!HOST_NAME.test(hostname)) return undefined;
+  if (!canMatchHostCerts({ hostname })) return undefined;
   const entry = await readEntry(client, entityDN('host', hostname, baseDN), ['cn', 'sshPublicKey', CREDENTIAL_ATTRIBUTE]);
   if (entry === undefined || value(entry, 'cn')?.toLowerCase() !== hostname.toLowerCase()) return undefined;
   return { raw: values(entry, 'sshPublicKey'), credentials: credentialValues(values(entry, CREDENTIAL_ATTRIBUTE)) };
@@ -114,7 +120,7 @@ export const decidePrincipals = (
   return [];
 };
 
-/** Whether the request can match anything at all (saves the directory a pointless search). */
+/** Whether the request can match anything at all (checked before the directory opens). */
 export const canMatchPrincipals = (params: AuthprincParams): boolean =>
   isLookupName(params.username) && HOST_NAME.test(params.host) && /^SHA256:[A-Za-z0-9+/]{43}$/.test(params.fingerprint) && params.serial > 0n;
 

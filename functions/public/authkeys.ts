@@ -17,8 +17,7 @@ import { revokedKeys } from '../../lib/revocations.js';
 /** The body's fields are checked together with the query's (`params`), before the directory is opened. */
 const FormBody = /* @__PURE__ */ z.record(z.string(), z.unknown());
 
-export const handler = publicRoute({ body: FormBody, form: true, params: AuthkeysParamsSchema }, async ({ client, event, query: params }) => {
-  if (!canMatch(params)) return text(200, '');
+export const handler = publicRoute({ body: FormBody, form: true, params: AuthkeysParamsSchema, matchable: canMatch }, async ({ client, event, query: params }) => {
   const { baseDN } = config().ldap;
   const fingerprint = params.fingerprint;
   const [{ users, hostMemberOf, hostCredentials }, revokedAlready] = await Promise.all([

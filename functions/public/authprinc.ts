@@ -14,8 +14,7 @@ import { AuthprincParamsSchema, canMatchPrincipals, decidePrincipals, linesBody,
 /** The body's fields are checked together with the query's (`params`), before the directory is opened. */
 const FormBody = /* @__PURE__ */ z.record(z.string(), z.unknown());
 
-export const handler = publicRoute({ body: FormBody, form: true, params: AuthprincParamsSchema }, async ({ client, event, query: params }) => {
-  if (!canMatchPrincipals(params)) return text(200, '');
+export const handler = publicRoute({ body: FormBody, form: true, params: AuthprincParamsSchema, matchable: canMatchPrincipals }, async ({ client, event, query: params }) => {
   const { baseDN } = config().ldap;
   const { users, hostMemberOf, hostCredentials, revocations } = await readPrincipalFacts(client, params, baseDN);
   const admitted = requestAdmitted(event, params.host, hostCredentials);

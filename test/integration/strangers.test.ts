@@ -39,6 +39,16 @@ const WELL_FORMED: [string, Handler, EventInput][] = [
   ['hostcert', hostcert, { method: 'GET', route: '/api/hostcert', query: { hostname: 'web1' } }],
 ];
 
+/** Well-formed requests that can match nothing (names that cannot exist, serial 0): the empty 200 of an unknown name. */
+const UNMATCHABLE: [string, Handler, EventInput][] = [
+  ['authkeys for a username that is no name', authkeys, { method: 'GET', route: '/api/authkeys', query: { username: 'a b!', host: 'web1' } }],
+  ['authkeys for a host that is no host name', authkeys, { method: 'POST', route: '/api/authkeys', body: 'username=alice&host=-bad-', headers: FORM }],
+  ['authprinc for serial 0', authprinc, { method: 'GET', route: '/api/authprinc', query: { username: 'alice', host: 'web1', fingerprint: FINGERPRINT, serial: '0' } }],
+  ['authprinc for a fingerprint that is no SHA256 one', authprinc, { method: 'GET', route: '/api/authprinc', query: { username: 'alice', host: 'web1', fingerprint: 'x', serial: '1' } }],
+  ['usercert for a username that is no name', usercert, { method: 'GET', route: '/api/usercert', query: { username: 'A B' } }],
+  ['hostcert for a hostname that is no host name', hostcert, { method: 'GET', route: '/api/hostcert', query: { hostname: '_x_' } }],
+];
+
 const answer = ({ status, body }: Reply) => ({ status, body });
 
 describe('public routes, a stranger\'s malformed parameters', () => {
@@ -59,6 +69,22 @@ describe('public routes, a stranger\'s malformed parameters', () => {
         expect((await invoke(handler, input)).status, what).toBe(503);
         expect(connections(), what).toBeGreaterThan(before);
       }
+    });
+  });
+});
+
+describe('public routes, a stranger\'s parameters that can match nothing', () => {
+  it('get the empty 200 of an unknown name, with the directory up or not, and cost it no connection', async () => {
+    for (const [what, handler, input] of UNMATCHABLE) {
+      const reply = await invoke(handler, input);
+      expect([reply.status, reply.text], what).toEqual([200, '']);
+    }
+    await withSilentDirectory(async (connections) => {
+      for (const [what, handler, input] of UNMATCHABLE) {
+        const reply = await invoke(handler, input);
+        expect([reply.status, reply.text], what).toEqual([200, '']);
+      }
+      expect(connections()).toBe(0);
     });
   });
 });

@@ -172,6 +172,20 @@ describe('several directory servers', () => {
     expect(throughProxy()).toEqual(Array.from({ length: 4 }, () => ['bind', 'search']).flat());
   });
 
+  it('does not remember a server that answered busy: it is up, and the next request tries it first again', async () => {
+    const ldap = ldapWith({ LDAP_URL: `${proxy.url},${directoryUrl()}` });
+    // Earlier tests' unbinds reach the proxy after those tests end: let them pass before counting.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    proxy.arm({ kind: 'error', at: 1, resultCode: 51 });
+    expect(await readBase(ldap)).toBe(directoryUrl());
+    expect(proxy.messages()[0]?.operation).toBe('bind');
+    expect(proxy.fired()).toBe(true);
+    expect(failedUrls()).toEqual([proxy.url]);
+    proxy.record();
+    expect(await readBase(ldap)).toBe(proxy.url);
+    expect(throughProxy()).toEqual(['bind', 'search']);
+  });
+
   it('still tries a server that failed lately, last, when the others fail too', async () => {
     const refusing = 'ldap://127.0.0.1:1';
     await failure(readBase(ldapWith({ LDAP_URL: refusing })));
