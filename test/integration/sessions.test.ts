@@ -2,7 +2,7 @@
 // on the revocation list, a password change cut short by the directory, and tokens checked before
 // the directory is contacted at all.
 import { randomUUID } from 'node:crypto';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { SignJWT } from 'jose';
 import { Attribute, Change } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,8 +14,8 @@ import { handler as createUser } from '../../functions/users/create.js';
 import { handler as deleteUser } from '../../functions/users/delete.js';
 import { handler as getUser } from '../../functions/users/get.js';
 import { handler as updateUser } from '../../functions/users/update.js';
-import { reloadConfig } from '../../lib/config.js';
 import { MAX_REVOCATIONS } from '../../lib/sessions.js';
+import { withDirectoryAt, withSilentDirectory } from '../directory-at.js';
 import { ADMIN_PASSWORD, env, invoke, tokenOf, uniqueName, userDN, withManager, type Tokens } from '../helpers.js';
 
 const PASSWORD = 'session-integration-pw';
@@ -56,19 +56,6 @@ const labeledURIs = (cn: string): Promise<string[]> =>
 
 const addLabeledURI = (cn: string, value: string): Promise<void> =>
   withManager((client) => client.modify(userDN(cn), [new Change({ operation: 'add', modification: new Attribute({ type: 'labeledURI', values: [value] }) })]));
-
-/** Points the handlers at `url` (by default with a short operation timeout) while `work` runs. */
-const withDirectoryAt = async <T>(url: string, work: () => Promise<T>, timeoutMs = '300'): Promise<T> => {
-  const saved = { url: process.env.LDAP_URL, timeout: process.env.LDAP_TIMEOUT_MS };
-  Object.assign(process.env, { LDAP_URL: url, LDAP_TIMEOUT_MS: timeoutMs });
-  reloadConfig();
-  try {
-    return await work();
-  } finally {
-    Object.assign(process.env, { LDAP_URL: saved.url, LDAP_TIMEOUT_MS: saved.timeout });
-    reloadConfig();
-  }
-};
 
 /** The length of the first whole LDAPMessage in `buffer` and its protocolOp tag, if one is there. */
 const firstMessage = (buffer: Buffer): { length: number; op: number } | undefined => {
@@ -231,52 +218,28 @@ describe('the token is checked before the directory is contacted', () => {
   });
 
   it('opens no connection for a stranger\'s malformed login', async () => {
-    let connections = 0;
-    const sockets: Socket[] = [];
-    const server: Server = createServer((socket) => {
-      connections += 1;
-      sockets.push(socket);
+    await withSilentDirectory(async (connections) => {
+      for (const json of [{}, { username: 'alice' }, { username: 42, password: 'whatever-it-is' }]) {
+        expect((await invoke(login, { method: 'POST', route: '/api/login', json })).status, JSON.stringify(json)).toBe(400);
+      }
+      expect(connections()).toBe(0);
+      // The counter does count: a well-formed login connects (and times out: the server never answers).
+      expect((await invoke(login, { method: 'POST', route: '/api/login', json: { username: 'alice', password: 'whatever-it-is' } })).status).toBe(503);
+      expect(connections()).toBeGreaterThan(0);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      await withDirectoryAt(`ldap://127.0.0.1:${(server.address() as AddressInfo).port}`, async () => {
-        for (const json of [{}, { username: 'alice' }, { username: 42, password: 'whatever-it-is' }]) {
-          expect((await invoke(login, { method: 'POST', route: '/api/login', json })).status, JSON.stringify(json)).toBe(400);
-        }
-        expect(connections).toBe(0);
-        // The counter does count: a well-formed login connects (and times out: the server never answers).
-        expect((await invoke(login, { method: 'POST', route: '/api/login', json: { username: 'alice', password: 'whatever-it-is' } })).status).toBe(503);
-        expect(connections).toBeGreaterThan(0);
-      });
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    }
   });
 
   it('opens no connection for a missing, forged, expired or wrong-type token', async () => {
-    let connections = 0;
-    const sockets: Socket[] = [];
-    const server: Server = createServer((socket) => {
-      connections += 1;
-      sockets.push(socket);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const bad = await badTokens();
-    try {
-      await withDirectoryAt(`ldap://127.0.0.1:${(server.address() as AddressInfo).port}`, async () => {
-        for (const [what, token] of bad) {
-          const reply = await invoke(check, { method: 'GET', route: '/api/check_jwt_token', ...(token === undefined ? {} : { token }) });
-          expect(reply.status, what).toBe(401);
-        }
-        expect(connections).toBe(0);
-        // The counter does count: a valid token connects (and times out: the server never answers).
-        expect((await invoke(check, { method: 'GET', route: '/api/check_jwt_token', token: admin })).status).toBe(503);
-        expect(connections).toBeGreaterThan(0);
-      });
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    }
+    await withSilentDirectory(async (connections) => {
+      for (const [what, token] of bad) {
+        const reply = await invoke(check, { method: 'GET', route: '/api/check_jwt_token', ...(token === undefined ? {} : { token }) });
+        expect(reply.status, what).toBe(401);
+      }
+      expect(connections()).toBe(0);
+      // The counter does count: a valid token connects (and times out: the server never answers).
+      expect((await invoke(check, { method: 'GET', route: '/api/check_jwt_token', token: admin })).status).toBe(503);
+      expect(connections()).toBeGreaterThan(0);
+    });
   });
 });
