@@ -17,6 +17,7 @@ import { entityDN, HOST_NAME, normalizeDN, USER_NAME } from './dn.js';
 import { CREDENTIAL_ATTRIBUTE, credentialValues } from './hostcredentials.js';
 import { isPlainKey, keyIdOf, parseExpiry, storedValues, type StoredKey } from './keys.js';
 import { LOCK_ATTRIBUTES, lockFacts, lockState } from './locks.js';
+import { remembered } from './memo.js';
 import { parsePublicKey, SshKeyError } from './sshkeys.js';
 import { principal } from './validation.js';
 
@@ -58,21 +59,8 @@ export interface Decision {
   invalid: { user: string; keyid: number | undefined; reason: string }[];
 }
 
-const normalizedDNs = new Map<string, string>();
-
-/**
- * normalizeDN, remembered: this runs at every login, and the same few group DNs come up again and
- * again in a warm function (bounded, so a flood of odd values cannot grow it without limit).
- */
-const normalized = (dn: string): string => {
-  let result = normalizedDNs.get(dn);
-  if (result === undefined) {
-    if (normalizedDNs.size >= 10_000) normalizedDNs.clear();
-    result = normalizeDN(dn);
-    normalizedDNs.set(dn, result);
-  }
-  return result;
-};
+/** normalizeDN, remembered: this runs at every login, and the same few group DNs come up again and again. */
+const normalized = remembered(normalizeDN, 10_000);
 
 /** The groups (normalised DNs) that contain both the user and the host, from both memberOf lists. */
 export const sharedGroups = (userMemberOf: string[], hostMemberOf: string[]): Set<string> => {
@@ -103,28 +91,19 @@ type KeyVerdict = { line: string } | { skip: true } | { invalid: string };
 /** What judgeKey takes from parsing a stored key line: its normalised line and fingerprint, or why it is no valid key. */
 type LineVerdict = { line: string; fingerprint: string } | { invalid: string };
 
-const parsedLines = new Map<string, LineVerdict>();
-
 /**
- * parsePublicKey's verdict on a stored line, remembered: it is a pure function of the line, and a
- * warm function parses the same users' keys login after login (decoding, checking and hashing
- * them was the largest part of the decision). Bounded, like `normalized`.
+ * parsePublicKey's verdict on a stored line, remembered: a warm function parses the same users'
+ * keys login after login (decoding, checking and hashing them was the largest part of the decision).
  */
-const parseStoredLine = (line: string): LineVerdict => {
-  let verdict = parsedLines.get(line);
-  if (verdict === undefined) {
-    try {
-      const parsed = parsePublicKey(line);
-      verdict = { line: parsed.line === line ? line : parsed.line, fingerprint: parsed.fingerprint };
-    } catch (error) {
-      if (!(error instanceof SshKeyError)) throw error;
-      verdict = { invalid: error.message };
-    }
-    if (parsedLines.size >= 5_000) parsedLines.clear();
-    parsedLines.set(line, verdict);
+const parseStoredLine = remembered((line: string): LineVerdict => {
+  try {
+    const parsed = parsePublicKey(line);
+    return { line: parsed.line === line ? line : parsed.line, fingerprint: parsed.fingerprint };
+  } catch (error) {
+    if (!(error instanceof SshKeyError)) throw error;
+    return { invalid: error.message };
   }
-  return verdict;
-};
+}, 5_000);
 
 /** The verdict on one stored key of an unlocked user. Cheap checks first; the parse last. */
 export const judgeKey = (key: StoredKey, context: KeyContext): KeyVerdict => {
@@ -144,18 +123,8 @@ export const judgeKey = (key: StoredKey, context: KeyContext): KeyVerdict => {
   return { line: parsed.line };
 };
 
-const adminGroups = new Map<string, string>();
-
 /** The administrators' group (normalised DN) under `baseDN`, built once per base: the DN builder escapes and allocates. */
-const adminGroupOf = (baseDN: string): string => {
-  let dn = adminGroups.get(baseDN);
-  if (dn === undefined) {
-    if (adminGroups.size >= 100) adminGroups.clear();
-    dn = normalized(entityDN('group', ADMIN_GROUP, baseDN));
-    adminGroups.set(baseDN, dn);
-  }
-  return dn;
-};
+const adminGroupOf = remembered((baseDN: string) => normalized(entityDN('group', ADMIN_GROUP, baseDN)), 100);
 
 /**
  * The decision for every user the lookup found. `hostMemberOf` is undefined when the host does

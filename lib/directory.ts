@@ -26,6 +26,7 @@ import { config, type LdapConfig } from './config.js';
 import { normalizeDN } from './dn.js';
 import { isDirectoryUnavailable, isTlsFailure } from './errors.js';
 import { log } from './log.js';
+import { remembered } from './memo.js';
 import { directoryLatency } from './metrics.js';
 
 export interface Credentials {
@@ -349,15 +350,7 @@ const asStrings = (value: Entry[string]): string[] => {
 };
 
 /** Attribute names as the directory spells them, in lower case: a handful, seen thousands of times. */
-const lowerNames = new Map<string, string>();
-const lower = (name: string): string => {
-  let lowered = lowerNames.get(name);
-  if (lowered === undefined) {
-    lowered = name.toLowerCase();
-    if (lowerNames.size < 1_000) lowerNames.set(name, lowered);
-  }
-  return lowered;
-};
+const lower = remembered((name: string) => name.toLowerCase(), 1_000);
 
 /**
  * Entries are read-only once ldapts hands them over, so each is normalised once, in one pass over

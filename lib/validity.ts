@@ -2,6 +2,7 @@
 // lasts, kept as JSON in the entry's `info` attribute (Keyper's `{"duration": 1, "durationUnit":
 // "Days"}`). The input fields, the default, and reading, writing and updating `info`.
 import { present } from './input.js';
+import { remembered } from './memo.js';
 import * as z from './zod.js';
 
 /** Keyper's console sends numbers as strings ("30"); accept both, same range. */
@@ -56,19 +57,10 @@ const readInfo = (raw: string | undefined): Validity => {
 };
 
 /** Parsed `info` values: a directory holds few distinct ones, so each is read once per process. */
-const parsedInfo = new Map<string, Readonly<Validity>>();
+const readInfoOnce = remembered((raw: string): Validity => Object.freeze(readInfo(raw)), 1_000);
 
-/** `info` as readInfo reads it, from the cache when that value was read before. */
-export const parseInfo = (raw: string | undefined): Validity => {
-  if (raw === undefined) return DEFAULT_VALIDITY;
-  let info = parsedInfo.get(raw);
-  if (info === undefined) {
-    info = Object.freeze(readInfo(raw));
-    if (parsedInfo.size >= 1_000) parsedInfo.clear();
-    parsedInfo.set(raw, info);
-  }
-  return info;
-};
+/** `info` as readInfo reads it (each distinct value once). */
+export const parseInfo = (raw: string | undefined): Validity => (raw === undefined ? DEFAULT_VALIDITY : readInfoOnce(raw));
 
 /** The `info` of a new entry. */
 export const infoValue = ({ duration, durationUnit }: Validity): string => JSON.stringify({ duration, durationUnit });

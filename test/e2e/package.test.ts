@@ -70,6 +70,13 @@ const yml = async (): Promise<ServerlessYml> => load(await readFile(path.join(re
 const readTemplate = async (): Promise<Template> =>
   JSON.parse(await readFile(path.join(outDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
 
+/** The environment variables of every function of the packaged template (at least 20 functions). */
+const functionVariables = async (): Promise<Record<string, unknown>[]> => {
+  const functions = Object.values((await readTemplate()).Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+  expect(functions.length).toBeGreaterThanOrEqual(20);
+  return functions.map((resource) => (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables);
+};
+
 /** The environment of a machine with no AWS credentials (and a HOME of its own). */
 const noAws = (home: string): NodeJS.ProcessEnv => ({
   PATH: process.env.PATH,
@@ -244,23 +251,13 @@ describe('npm run package', () => {
   });
 
   it('passes LOG_LEVEL, the Powertools service name and the metrics namespace to every function', async () => {
-    const template = await readTemplate();
-    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    expect(functions.length).toBeGreaterThanOrEqual(20);
-    for (const resource of functions) {
-      const variables = (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    for (const variables of await functionVariables()) {
       expect(variables).toMatchObject({ LOG_LEVEL: 'info', POWERTOOLS_SERVICE_NAME: 'keyper-serverless', POWERTOOLS_METRICS_NAMESPACE: 'KeyperServerless' });
     }
   });
 
   it('starts deployed functions without source maps, which cost every cold start and change no log line', async () => {
-    const template = await readTemplate();
-    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    expect(functions.length).toBeGreaterThanOrEqual(20);
-    for (const resource of functions) {
-      const variables = (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-      expect(String(variables.NODE_OPTIONS ?? '')).not.toContain('--enable-source-maps');
-    }
+    for (const variables of await functionVariables()) expect(String(variables.NODE_OPTIONS ?? '')).not.toContain('--enable-source-maps');
   });
 
   it('throttles the stage, and POST /api/login below it, with the deployed stage settings', async () => {
