@@ -273,7 +273,7 @@ const makeRoute = <TBody, TQuery, TCaller extends Caller | undefined>(
 
 /** A route that takes a token of `access`: the caller is known before the work. */
 export const route = <TBody = undefined, TQuery = undefined>(
-  options: RouteOptions<TBody, TQuery> & { access: Exclude<Access, 'public'> },
+  options: Omit<RouteOptions<TBody, TQuery>, 'issuesTokens' | 'matchable'> & { access: Exclude<Access, 'public'> },
   work: (invocation: Invocation<TBody, Caller, TQuery>) => Promise<Result>,
 ): middy.MiddyfiedHandler<Event, Result, Error, KeyperContext> =>
   makeRoute(options.access, options, work, { verify: (event) => verifyCaller(event, options.access), authenticate });
