@@ -125,28 +125,25 @@ const findByCn = async (client: Client, baseDN: string, cns: string[]): Promise<
   }
 };
 
-const hexes = (fingerprints: Iterable<string>): string[] => [...fingerprints].flatMap((fp) => hexOf(fp) ?? []);
+/** Each of these that is a fingerprint, with its hex: decoded once (most of these functions' own time). */
+const withHex = (fingerprints: Iterable<string>): [string, string][] =>
+  [...fingerprints].flatMap((fp): [string, string][] => {
+    const hex = hexOf(fp);
+    return hex === undefined ? [] : [[fp, hex]];
+  });
 
 /** Which of these fingerprints are revoked keys (what /api/authkeys must never answer). */
 export const revokedKeys = async (client: Client, baseDN: string, fingerprints: Iterable<string>): Promise<Set<string>> => {
-  // Each fingerprint's cn once (decoding and hex-encoding it is most of this function's own time).
-  const cns = new Map<string, string>();
-  for (const fp of fingerprints) {
-    const hex = hexOf(fp);
-    if (hex !== undefined) cns.set(fp, keyCn(hex));
-  }
-  const found = await findByCn(client, baseDN, [...cns.values()]);
-  return new Set([...cns].filter(([, cn]) => found.has(cn)).map(([fp]) => fp));
+  const cns = withHex(fingerprints).map(([fp, hex]) => [fp, keyCn(hex)] as const);
+  const found = await findByCn(client, baseDN, cns.map(([, cn]) => cn));
+  return new Set(cns.filter(([, cn]) => found.has(cn)).map(([fp]) => fp));
 };
 
 /** Which of these fingerprints may not be stored again: revoked keys, and keys whose certificate was revoked. */
 export const refusedKeys = async (client: Client, baseDN: string, fingerprints: Iterable<string>): Promise<Set<string>> => {
-  const list = [...fingerprints];
-  const found = await findByCn(client, baseDN, hexes(list).flatMap((hex) => [keyCn(hex), certKeyCn(hex)]));
-  return new Set(list.filter((fp) => {
-    const hex = hexOf(fp);
-    return hex !== undefined && (found.has(keyCn(hex)) || found.has(certKeyCn(hex)));
-  }));
+  const cns = withHex(fingerprints).map(([fp, hex]) => [fp, keyCn(hex), certKeyCn(hex)] as const);
+  const found = await findByCn(client, baseDN, cns.flatMap(([, key, cert]) => [key, cert]));
+  return new Set(cns.filter(([, key, cert]) => found.has(key) || found.has(cert)).map(([fp]) => fp));
 };
 
 /** What authprinc needs to know in the same round trip as its other reads. */
