@@ -268,7 +268,7 @@ const unbindQuietly = async (client: Client): Promise<void> => {
 };
 
 /**
- * How long a server that failed is tried after the others. A warm function keeps this memory
+ * How long a server that could not be reached is tried after the others. A warm function keeps this memory
  * between its requests, so that a silent server costs one request its connect timeout, not every
  * request; it is still tried, last, meanwhile, and first again afterwards.
  */
